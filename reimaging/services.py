@@ -1,0 +1,241 @@
+"""Writes and business rules: every change to voxweb's data goes through a function here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractUser, Group
+from django.db import transaction
+from django.utils import timezone
+
+from reimaging import roles, voxel
+from reimaging.clients import client_for
+from reimaging.models import Account, Device, Image, ImageVersion, IpAssignment, Vlan
+
+
+@transaction.atomic
+def user_set_role(*, user: AbstractUser, role: str) -> None:
+    """Give the user exactly one role (the groups signal keeps is_staff in step and audits it)."""
+    if role not in roles.ROLES:
+        raise ValueError(f"Unknown role {role!r}; choose one of {', '.join(roles.ROLES)}.")
+    role_groups = {g.name: g for g in Group.objects.filter(name__in=roles.ROLES)}
+    if len(role_groups) < len(roles.ROLES):  # a flushed or hand-made database: make the groups again
+        roles.roles_sync()
+        role_groups = {g.name: g for g in Group.objects.filter(name__in=roles.ROLES)}
+    others = [g for name, g in role_groups.items() if name != role and user.groups.filter(pk=g.pk).exists()]
+    if others:
+        user.groups.remove(*others)
+    user.groups.add(role_groups[role])
+
+
+# --- Inventory -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one inventory sync did."""
+
+    devices: int
+    removed: int
+    vlans: int
+    images: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.devices} devices ({self.removed} removed), {self.vlans} VLANs, {self.images} images"
+            f" in {self.seconds:.1f} s"
+        )
+
+
+DEVICE_SYNC_FIELDS = [
+    "label", "description", "power_status", "kind", "type_name", "model_name", "facility", "facility_name",
+    "location", "os_name", "os_architecture", "cores", "memory_mb", "disk_gb", "access_methods", "frontend_ips",
+    "backend_ips", "search_text", "is_removed", "removed_at", "synced_at",
+]  # fmt: skip
+
+
+def _device_row(account: Account, api: voxel.Device, now: datetime) -> Device:
+    front = [ip.address for ip in api.ip_assignments if ip.type == Vlan.Kind.FRONTEND and ip.address]
+    back = [ip.address for ip in api.ip_assignments if ip.type == Vlan.Kind.BACKEND and ip.address]
+    label = api.label or ""
+    search = " ".join([label, api.description or "", str(api.id), *front, *back, api.os_name or ""]).lower()
+    return Device(
+        account=account,
+        api_id=api.id,
+        label=label,
+        description=api.description or "",
+        power_status=api.status or "",
+        kind=Device.Kind.VOXCLOUD if api.is_voxcloud else Device.Kind.VOXSERVER,
+        type_name=api.type_name or "",
+        model_name=api.model or "",
+        facility=(api.facility_code or "").lower(),
+        facility_name=api.facility_name or "",
+        location={
+            k: v
+            for k, v in (
+                ("zone", api.zone),
+                ("cage", api.cage),
+                ("row", api.row),
+                ("rack", api.rack),
+                ("position", api.position),
+            )
+            if v
+        },
+        os_name=api.os_name or "",
+        os_architecture=str(api.os_architecture or ""),
+        cores=api.cores,
+        memory_mb=api.memory_mb,
+        disk_gb=api.disk_gb or None,
+        access_methods=[{"type": m.type, "username": m.username} for m in api.access_methods if m.type],
+        frontend_ips=", ".join(front),
+        backend_ips=", ".join(back),
+        search_text=search,
+        is_removed=False,
+        removed_at=None,
+        synced_at=now,
+        first_seen_at=now,
+    )
+
+
+def inventory_sync(*, account: Account) -> SyncResult:
+    """Fetch devices, VLANs and images for the account and store them in bulk; on any error store nothing new.
+
+    The three API reads come first; only when all succeeded is the database written, in one transaction, so a
+    failed sync leaves what was stored before untouched (and records the error on the account).
+    """
+    started = time.monotonic()
+    Account.objects.filter(pk=account.pk).update(last_sync_started_at=timezone.now())
+    try:
+        client = client_for(account)
+        api_devices = client.devices_list(verbosity="normal")
+        api_vlans = client.ips_list()
+        api_images = client.images_list(verbosity="extended")
+    except voxel.VoxelError as exc:
+        Account.objects.filter(pk=account.pk).update(
+            last_sync_error=voxel_error_text(exc), last_sync_error_at=timezone.now()
+        )
+        raise
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        removed = _store_devices(locked, api_devices, now)
+        _store_vlans(locked, api_vlans)
+        _store_images(locked, api_images)
+        seconds = time.monotonic() - started
+        Account.objects.filter(pk=account.pk).update(last_sync_at=now, last_sync_duration=seconds, last_sync_error="")
+    return SyncResult(len(api_devices), removed, len(api_vlans), len(api_images), seconds)
+
+
+def _store_devices(account: Account, api_devices: Sequence[voxel.Device], now: datetime) -> int:
+    rows = [_device_row(account, d, now) for d in api_devices]
+    Device.objects.bulk_create(
+        rows,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["account", "api_id"],
+        update_fields=DEVICE_SYNC_FIELDS,
+    )
+    seen = {d.id for d in api_devices}
+    ids = dict(Device.objects.filter(account=account).values_list("api_id", "pk"))
+    gone = [pk for api_id, pk in ids.items() if api_id not in seen]
+    removed = 0
+    for chunk in _chunks(gone, 500):
+        removed += Device.objects.filter(pk__in=chunk, is_removed=False).update(is_removed=True, removed_at=now)
+    # Assignments are replaced wholesale: the API's list is the truth, and ids may be missing from it.
+    IpAssignment.objects.filter(device__account=account).delete()
+    assignments = [
+        IpAssignment(
+            device_id=ids[d.id],
+            api_id=str(ip.id or ""),
+            kind=ip.type,
+            address=ip.address,
+            description=(ip.description or "")[:500],
+        )
+        for d in api_devices
+        for ip in d.ip_assignments
+        if ip.address and ip.type in Vlan.Kind.values
+    ]
+    IpAssignment.objects.bulk_create(assignments, batch_size=1000)
+    return removed
+
+
+def _store_vlans(account: Account, api_vlans: Sequence[voxel.Vlan]) -> None:
+    rows = [
+        Vlan(
+            account=account,
+            api_id=str(v.id),
+            kind=v.type,
+            facility=(v.facility or "").lower(),
+            description=v.description or "",
+            subnets=[{"network": s.network, "gateway": s.gateway} for s in v.subnets if s.network],
+            is_removed=False,
+        )
+        for v in api_vlans
+        if v.type in Vlan.Kind.values
+    ]
+    Vlan.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["account", "api_id"],
+        update_fields=["kind", "facility", "description", "subnets", "is_removed"],
+    )
+    Vlan.objects.filter(account=account).exclude(api_id__in=[r.api_id for r in rows]).update(is_removed=True)
+
+
+def _store_images(account: Account, api_images: Sequence[voxel.Image]) -> None:
+    rows = [
+        Image(
+            account=account,
+            api_id=i.id,
+            summary=i.summary or f"image {i.id}",
+            description=i.description or "",
+            architecture=str(i.architecture or ""),
+            os_family=i.family or "",
+            os_product=i.product_family or "",
+            os_version=i.product_version or i.version or "",
+            admin_username=i.admin_username or "",
+            is_removed=False,
+        )
+        for i in api_images
+    ]
+    fields = ["summary", "description", "architecture", "os_family", "os_product", "os_version", "admin_username"]
+    Image.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["account", "api_id"], update_fields=[*fields, "is_removed"]
+    )
+    Image.objects.filter(account=account).exclude(api_id__in=[r.api_id for r in rows]).update(is_removed=True)
+    image_pks = dict(Image.objects.filter(account=account).values_list("api_id", "pk"))
+    versions = [
+        ImageVersion(image_id=image_pks[i.id], api_id=v.id, label=v.label or str(v.id), is_default=v.is_default)
+        for i in api_images
+        for v in i.versions
+    ]
+    ImageVersion.objects.bulk_create(
+        versions, update_conflicts=True, unique_fields=["image", "api_id"], update_fields=["label", "is_default"]
+    )
+    keep = {(v.image_id, v.api_id) for v in versions}
+    stale = [
+        pk
+        for pk, image_id, api_id in ImageVersion.objects.filter(image__account=account).values_list(
+            "pk", "image_id", "api_id"
+        )
+        if (image_id, api_id) not in keep
+    ]
+    ImageVersion.objects.filter(pk__in=stale).delete()
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def voxel_error_text(exc: voxel.VoxelError) -> str:
+    """Plain words for an API failure, saying what to check; never a secret."""
+    if isinstance(exc, voxel.AuthError):
+        return "The Voxel API rejected our credentials: check the account's API key, secret and customer id."
+    if isinstance(exc, voxel.TransientError):
+        return f"The Voxel API could not be reached or answered badly ({exc}); it will be tried again."
+    return f"The Voxel API refused the request: {exc}"

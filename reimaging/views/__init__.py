@@ -1,0 +1,1 @@
+"""Views, one module per screen family: core (home, health), devices, jobs, audit."""
