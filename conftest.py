@@ -139,7 +139,19 @@ def celery_worker_process(transactional_db: None, redis_url: str, tmp_path: Path
     def start(**extra_env: str) -> Child:
         child = Child(
             "worker",
-            python_command("-m", "celery", "-A", "voxweb", "worker", "-l", "INFO", "--concurrency", "2", "-n", f"w{len(children)}@%h"),
+            python_command(
+                "-m",
+                "celery",
+                "-A",
+                "voxweb",
+                "worker",
+                "-l",
+                "INFO",
+                "--concurrency",
+                "2",
+                "-n",
+                f"w{len(children)}@%h",
+            ),
             env=worker_env(redis_url, **extra_env),
             cwd=BASE_DIR,
             log=tmp_path / f"worker{len(children)}.log",

@@ -275,8 +275,11 @@ class ReimageJob(models.Model):
     extended_status = models.CharField(max_length=500, blank=True)
     progress = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent, from extended_status.")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Submit attempts that did not reach the API.")
-    # Set just before the destructive call: once set, reimage is never called again for this job.
+    # Set (and committed) just before the destructive call: once set, reimage is never called again for this job;
+    # what happened is learnt from the status method instead.
     reimage_sent_at = models.DateTimeField(null=True, blank=True)
+    api_last_update = models.BigIntegerField(null=True, blank=True, help_text="last_update (epoch) when accepted.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When a delayed submit is due.")
     error_code = models.IntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)

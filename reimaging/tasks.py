@@ -1,14 +1,23 @@
-"""Celery tasks: thin wrappers that load by id, call a service, and reschedule or retry."""
+"""Celery tasks: thin wrappers that load by id, call a service, and reschedule or retry.
+
+Tasks carry ids only, never form data or secrets. Nothing sleeps in a worker: delays are countdowns.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 from django.utils import timezone
 
-from reimaging.models import Heartbeat
+from reimaging import services, voxel
+from reimaging.models import Account, Heartbeat
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True, soft_time_limit=10, time_limit=20)
@@ -21,3 +30,57 @@ def heartbeat_write() -> None:
 def _on_worker_ready(**kwargs: Any) -> None:
     """Report in as soon as a worker starts, rather than waiting for beat's first heartbeat."""
     heartbeat_write()
+
+
+# acks_late: a worker killed mid-task leaves the message to be redelivered; job_submit is safe to run twice because
+# the job row (state, reimage_sent_at) decides, never the message.
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=90, time_limit=120)
+def job_submit(job_id: int) -> str:
+    """Send a queued job's reimage once; reschedule itself when the API surely did nothing."""
+    outcome = services.job_submit(job_id=job_id)
+    if outcome.retry_in is not None:
+        job_submit.apply_async((job_id,), countdown=outcome.retry_in)
+    return outcome.state
+
+
+def _single_flight(name: str, seconds: int) -> redis.lock.Lock | None:
+    """A Redis lock so that two beats or slow cycles never run the same periodic task at once."""
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    lock = client.lock(f"voxweb:lock:{name}", timeout=seconds, blocking=False)
+    return lock if lock.acquire() else None
+
+
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+def jobs_poll() -> int:
+    """One status call per account for every active job (beat runs it every REIMAGE_POLL_INTERVAL)."""
+    lock = _single_flight("jobs_poll", 150)
+    if lock is None:
+        return 0
+    try:
+        return services.jobs_poll()
+    finally:
+        lock.release()
+
+
+@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
+def jobs_sweep() -> int:
+    """Requeue jobs whose submit message was lost."""
+    return len(services.jobs_sweep())
+
+
+@shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)
+def inventory_sync(account_id: int | None = None) -> None:
+    """Sync one account's inventory, or every active account's (beat, every INVENTORY_SYNC_INTERVAL)."""
+    accounts = Account.objects.filter(is_active=True)
+    if account_id is not None:
+        accounts = accounts.filter(pk=account_id)
+    for account in accounts:
+        lock = _single_flight(f"inventory_sync:{account.pk}", 660)
+        if lock is None:
+            continue
+        try:
+            services.inventory_sync(account=account)
+        except voxel.VoxelError as exc:
+            log.warning("inventory sync of %s failed: %s", account.name, type(exc).__name__)
+        finally:
+            lock.release()

@@ -221,6 +221,17 @@ HEALTH_HEARTBEAT_MAX_AGE = env_int("HEALTH_HEARTBEAT_MAX_AGE", 90)
 
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "reimaging.tasks.heartbeat_write", "schedule": timedelta(seconds=20)},
+    "jobs-poll": {
+        "task": "reimaging.tasks.jobs_poll",
+        "schedule": timedelta(seconds=REIMAGE_POLL_INTERVAL),
+        # A poll that waited longer than its interval is stale; the next one is already due.
+        "options": {"expires": REIMAGE_POLL_INTERVAL},
+    },
+    "jobs-sweep": {"task": "reimaging.tasks.jobs_sweep", "schedule": timedelta(seconds=60)},
+    "inventory-sync": {
+        "task": "reimaging.tasks.inventory_sync",
+        "schedule": timedelta(seconds=INVENTORY_SYNC_INTERVAL),
+    },
 }
 
 LOGGING = {

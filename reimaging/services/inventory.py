@@ -1,4 +1,4 @@
-"""Writes and business rules: every change to voxweb's data goes through a function here."""
+"""Inventory sync: devices, VLANs and images of an account, fetched from the hAPI and stored in bulk."""
 
 from __future__ import annotations
 
@@ -7,31 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 
-from reimaging import roles, voxel
+from reimaging import voxel
 from reimaging.clients import client_for
 from reimaging.models import Account, Device, Image, ImageVersion, IpAssignment, Vlan
-
-
-@transaction.atomic
-def user_set_role(*, user: AbstractUser, role: str) -> None:
-    """Give the user exactly one role (the groups signal keeps is_staff in step and audits it)."""
-    if role not in roles.ROLES:
-        raise ValueError(f"Unknown role {role!r}; choose one of {', '.join(roles.ROLES)}.")
-    role_groups = {g.name: g for g in Group.objects.filter(name__in=roles.ROLES)}
-    if len(role_groups) < len(roles.ROLES):  # a flushed or hand-made database: make the groups again
-        roles.roles_sync()
-        role_groups = {g.name: g for g in Group.objects.filter(name__in=roles.ROLES)}
-    others = [g for name, g in role_groups.items() if name != role and user.groups.filter(pk=g.pk).exists()]
-    if others:
-        user.groups.remove(*others)
-    user.groups.add(role_groups[role])
-
-
-# --- Inventory -------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -239,3 +220,29 @@ def voxel_error_text(exc: voxel.VoxelError) -> str:
     if isinstance(exc, voxel.TransientError):
         return f"The Voxel API could not be reached or answered badly ({exc}); it will be tried again."
     return f"The Voxel API refused the request: {exc}"
+
+
+def device_refresh(*, device: Device) -> Device:
+    """Re-read one device from devices.list (after a reimage: new hostname, OS, IPs) and store it."""
+    api_devices = client_for(device.account).devices_list(device_id=device.api_id)
+    match = next((d for d in api_devices if d.id == device.api_id), None)
+    if match is None:
+        raise voxel.DeviceNotFoundError(f"device {device.api_id} is not in devices.list", method="voxel.devices.list")
+    row = _device_row(device.account, match, timezone.now())
+    with transaction.atomic():
+        for name in DEVICE_SYNC_FIELDS:
+            setattr(device, name, getattr(row, name))
+        device.save(update_fields=DEVICE_SYNC_FIELDS)
+        device.ip_assignments.all().delete()
+        IpAssignment.objects.bulk_create(
+            IpAssignment(
+                device=device,
+                api_id=str(ip.id or ""),
+                kind=ip.type,
+                address=ip.address,
+                description=(ip.description or "")[:500],
+            )
+            for ip in match.ip_assignments
+            if ip.address and ip.type in Vlan.Kind.values
+        )
+    return device
