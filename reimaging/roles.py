@@ -49,7 +49,7 @@ def role_of(user: AbstractBaseUser | AnonymousUser) -> str | None:
         return None
     if getattr(user, "is_superuser", False):
         return ADMIN
-    names = {g.name for g in user.groups.all()}  # type: ignore[union-attr]
+    names = {g.name for g in user.groups.all()}  # type: ignore[attr-defined]
     for role in reversed(ROLES):
         if role in names:
             return role

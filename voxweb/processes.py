@@ -42,7 +42,7 @@ def wait_for_port(
         if port_is_open(port, host):
             return
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{' '.join(map(str, proc.args))!r} exited with {proc.returncode} before listening")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening")
         time.sleep(0.05)
     raise RuntimeError(f"nothing listened on {host}:{port} within {timeout:.0f} s")
 

@@ -12,6 +12,7 @@ import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -244,10 +245,9 @@ def job_submit(*, job_id: int) -> SubmitOutcome:
         return _submit_failed(
             job, None, "The stored passwords could not be decrypted (was FIELD_ENCRYPTION_KEY changed?)."
         )
-    params: dict[str, Any] = dict(job.params)
-    params.update(secrets)
     client = client_for(job.account, job=job)
     try:
+        params: dict[str, Any] = {**_api_params(job.params), **secrets}
         accepted = client.voxservers_reimage(job.device.api_id, **params)
     except voxel.TransientError as exc:
         if exc.maybe_delivered:  # 206 and refused connections say False: nothing happened, safe to resend
@@ -297,6 +297,17 @@ def job_submit(*, job_id: int) -> SubmitOutcome:
                 secrets_encrypted="",
             )
     return SubmitOutcome(State.IN_PROGRESS)
+
+
+def _api_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The stored (JSON) parameters as the client takes them: voxel_access as a bool, numbers as ints."""
+    out = dict(params)
+    if "voxel_access" in out:
+        out["voxel_access"] = str(out["voxel_access"]).lower() in ("true", "1", "on")
+    for name in ("image_id", "image_version_id", "swap_space"):
+        if out.get(name) not in (None, ""):
+            out[name] = int(out[name])
+    return out
 
 
 def _submit_not_delivered(job_id: int, exc: voxel.TransientError) -> SubmitOutcome:
@@ -470,7 +481,7 @@ def jobs_sweep() -> list[int]:
                 continue
             locked.save(update_fields=["updated_at"])  # so the next sweep waits again
             _event(locked, message="the submit message seems lost; queued again")
-            transaction.on_commit(lambda pk=locked.pk: job_submit.delay(pk))
+            transaction.on_commit(partial(job_submit.delay, locked.pk))
         requeued.append(job.pk)
     return requeued
 

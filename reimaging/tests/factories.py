@@ -15,9 +15,15 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", factory.LazyAttribute(lambda u: f"pw-{u.username}"))
+
+    @factory.post_generation
+    def password(self, create: bool, extracted: str | None, **kwargs: object) -> None:
+        self.set_password(extracted or f"pw-{self.username}")
+        if create:
+            self.save(update_fields=["password"])
 
 
 class AccountFactory(factory.django.DjangoModelFactory):

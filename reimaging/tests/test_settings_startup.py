@@ -53,7 +53,9 @@ def test_startup_with_bad_encryption_key_says_how_to_make_one() -> None:
 
 
 def test_startup_in_debug_uses_throwaway_secrets() -> None:
-    result = run_django({"DEBUG": "1", "SECRET_KEY": None, "FIELD_ENCRYPTION_KEY": None, "ALLOWED_HOSTS": None}, "check")
+    result = run_django(
+        {"DEBUG": "1", "SECRET_KEY": None, "FIELD_ENCRYPTION_KEY": None, "ALLOWED_HOSTS": None}, "check"
+    )
     assert result.returncode == 0, result.stderr
 
 
