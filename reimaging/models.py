@@ -15,8 +15,24 @@ class AppendOnlyError(Exception):
     """Raised when code tries to change or delete a row of an append-only log."""
 
 
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk edits and deletes are refused; only the archive command removes old rows (archive_delete)."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only and cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only and cannot be deleted.")
+
+    def archive_delete(self) -> int:
+        """Delete rows that the archive command has already written out (the one way out of the log)."""
+        return self._raw_delete(self.db)
+
+
 class AppendOnlyModel(models.Model):
     """A row that is written once: history (events, API calls, audit entries) is never rewritten."""
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         abstract = True
