@@ -6,13 +6,17 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from reimaging import voxel
+from reimaging.audit import audit_record
 from reimaging.clients import client_for
-from reimaging.models import Account, Device, Image, ImageVersion, IpAssignment, Vlan
+from reimaging.models import Account, AuditEntry, Device, Image, ImageVersion, IpAssignment, Vlan
 
 
 @dataclass(frozen=True)
@@ -37,25 +41,27 @@ DEVICE_SYNC_FIELDS = [
     "location", "os_name", "os_architecture", "cores", "memory_mb", "disk_gb", "access_methods", "frontend_ips",
     "backend_ips", "search_text", "is_removed", "removed_at", "synced_at",
 ]  # fmt: skip
+FRONTEND, BACKEND = Vlan.Kind.FRONTEND.value, Vlan.Kind.BACKEND.value
+# What a sync compares to decide whether a stored device changed (the timestamps always differ).
+DEVICE_COMPARE_FIELDS = [name for name in DEVICE_SYNC_FIELDS if name not in ("removed_at", "synced_at")]
 
 
-def _device_row(account: Account, api: voxel.Device, now: datetime) -> Device:
-    front = [ip.address for ip in api.ip_assignments if ip.type == Vlan.Kind.FRONTEND and ip.address]
-    back = [ip.address for ip in api.ip_assignments if ip.type == Vlan.Kind.BACKEND and ip.address]
+def _device_fields(api: voxel.Device, now: datetime) -> dict[str, Any]:
+    """The stored form of what devices.list says about a device (DEVICE_SYNC_FIELDS)."""
+    front = [ip.address for ip in api.ip_assignments if ip.type == FRONTEND and ip.address]
+    back = [ip.address for ip in api.ip_assignments if ip.type == BACKEND and ip.address]
     label = api.label or ""
     search = " ".join([label, api.description or "", str(api.id), *front, *back, api.os_name or ""]).lower()
-    return Device(
-        account=account,
-        api_id=api.id,
-        label=label,
-        description=api.description or "",
-        power_status=api.status or "",
-        kind=Device.Kind.VOXCLOUD if api.is_voxcloud else Device.Kind.VOXSERVER,
-        type_name=api.type_name or "",
-        model_name=api.model or "",
-        facility=(api.facility_code or "").lower(),
-        facility_name=api.facility_name or "",
-        location={
+    return {
+        "label": label,
+        "description": api.description or "",
+        "power_status": api.status or "",
+        "kind": Device.Kind.VOXCLOUD if api.is_voxcloud else Device.Kind.VOXSERVER,
+        "type_name": api.type_name or "",
+        "model_name": api.model or "",
+        "facility": (api.facility_code or "").lower(),
+        "facility_name": api.facility_name or "",
+        "location": {
             k: v
             for k, v in (
                 ("zone", api.zone),
@@ -66,20 +72,23 @@ def _device_row(account: Account, api: voxel.Device, now: datetime) -> Device:
             )
             if v
         },
-        os_name=api.os_name or "",
-        os_architecture=str(api.os_architecture or ""),
-        cores=api.cores,
-        memory_mb=api.memory_mb,
-        disk_gb=api.disk_gb or None,
-        access_methods=[{"type": m.type, "username": m.username} for m in api.access_methods if m.type],
-        frontend_ips=", ".join(front),
-        backend_ips=", ".join(back),
-        search_text=search,
-        is_removed=False,
-        removed_at=None,
-        synced_at=now,
-        first_seen_at=now,
-    )
+        "os_name": api.os_name or "",
+        "os_architecture": str(api.os_architecture or ""),
+        "cores": api.cores,
+        "memory_mb": api.memory_mb,
+        "disk_gb": api.disk_gb or None,
+        "access_methods": [{"type": m.type, "username": m.username} for m in api.access_methods if m.type],
+        "frontend_ips": ", ".join(front),
+        "backend_ips": ", ".join(back),
+        "search_text": search,
+        "is_removed": False,
+        "removed_at": None,
+        "synced_at": now,
+    }
+
+
+def _device_row(account: Account, api: voxel.Device, now: datetime) -> Device:
+    return Device(account=account, api_id=api.id, first_seen_at=now, **_device_fields(api, now))
 
 
 def inventory_sync(*, account: Account) -> SyncResult:
@@ -96,52 +105,94 @@ def inventory_sync(*, account: Account) -> SyncResult:
         api_vlans = client.ips_list()
         api_images = client.images_list(verbosity="extended")
     except voxel.VoxelError as exc:
-        Account.objects.filter(pk=account.pk).update(
-            last_sync_error=voxel_error_text(exc), last_sync_error_at=timezone.now()
-        )
+        _sync_failed(account, voxel_error_text(exc))
         raise
     now = timezone.now()
-    with transaction.atomic():
-        locked = Account.objects.select_for_update().get(pk=account.pk)
-        removed = _store_devices(locked, api_devices, now)
-        _store_vlans(locked, api_vlans)
-        _store_images(locked, api_images)
-        seconds = time.monotonic() - started
-        Account.objects.filter(pk=account.pk).update(last_sync_at=now, last_sync_duration=seconds, last_sync_error="")
+    try:
+        with transaction.atomic():
+            locked = Account.objects.select_for_update().get(pk=account.pk)
+            removed = _store_devices(locked, api_devices, now)
+            _store_vlans(locked, api_vlans)
+            _store_images(locked, api_images)
+            seconds = time.monotonic() - started
+            Account.objects.filter(pk=account.pk).update(
+                last_sync_at=now, last_sync_duration=seconds, last_sync_error="", last_sync_error_at=None
+            )
+    except DatabaseError as exc:
+        # Rolled back: what was stored before stays as it was. Say so without the driver's text (it may hold SQL).
+        _sync_failed(account, f"The inventory was fetched but could not be stored ({type(exc).__name__}).")
+        raise
     return SyncResult(len(api_devices), removed, len(api_vlans), len(api_images), seconds)
 
 
+def _sync_failed(account: Account, text: str) -> None:
+    Account.objects.filter(pk=account.pk).update(last_sync_error=text, last_sync_error_at=timezone.now())
+
+
+def _ip_key(device_pk: int, ip: voxel.IpAssignment) -> tuple[int, str, str, str, str]:
+    address = ip.address or ""
+    if ":" in address:
+        address = clean_ipv6_address(address)  # as GenericIPAddressField stores it, so the diff compares alike
+    return (device_pk, str(ip.id or ""), ip.type or "", address, (ip.description or "")[:500])
+
+
 def _store_devices(account: Account, api_devices: Sequence[voxel.Device], now: datetime) -> int:
-    rows = [_device_row(account, d, now) for d in api_devices]
+    """Upsert only the devices that changed, mark the ones that left as removed, and diff their addresses.
+
+    A sync usually finds little changed; comparing against what is stored keeps the writes (and the time) in
+    proportion to the changes rather than to the size of the account.
+    """
+    stored = {
+        values[0]: values[1:]
+        for values in Device.objects.filter(account=account).values_list("api_id", "pk", *DEVICE_COMPARE_FIELDS)
+    }
+    changed = []
+    for api in api_devices:
+        fields = _device_fields(api, now)
+        before = stored.get(api.id)
+        if before is None or before[1:] != tuple(fields[name] for name in DEVICE_COMPARE_FIELDS):
+            changed.append(Device(account=account, api_id=api.id, first_seen_at=now, **fields))
     Device.objects.bulk_create(
-        rows,
+        changed,
         batch_size=500,
         update_conflicts=True,
         unique_fields=["account", "api_id"],
         update_fields=DEVICE_SYNC_FIELDS,
     )
     seen = {d.id for d in api_devices}
-    ids = dict(Device.objects.filter(account=account).values_list("api_id", "pk"))
-    gone = [pk for api_id, pk in ids.items() if api_id not in seen]
-    removed = 0
+    gone = [values[0] for api_id, values in stored.items() if api_id not in seen and not values[-1]]
     for chunk in _chunks(gone, 500):
-        removed += Device.objects.filter(pk__in=chunk, is_removed=False).update(is_removed=True, removed_at=now)
-    # Assignments are replaced wholesale: the API's list is the truth, and ids may be missing from it.
-    IpAssignment.objects.filter(device__account=account).delete()
-    assignments = [
-        IpAssignment(
-            device_id=ids[d.id],
-            api_id=str(ip.id or ""),
-            kind=ip.type,
-            address=ip.address,
-            description=(ip.description or "")[:500],
-        )
-        for d in api_devices
-        for ip in d.ip_assignments
-        if ip.address and ip.type in Vlan.Kind.values
-    ]
-    IpAssignment.objects.bulk_create(assignments, batch_size=1000)
-    return removed
+        Device.objects.filter(pk__in=chunk).update(is_removed=True, removed_at=now)
+    # One statement, however many devices: "seen by the API at this sync", also for the unchanged ones.
+    Device.objects.filter(account=account, is_removed=False).update(synced_at=now)
+    ids = {api_id: values[0] for api_id, values in stored.items()}
+    if len(ids) < len(seen):
+        ids = dict(Device.objects.filter(account=account).values_list("api_id", "pk"))
+    _store_addresses(account, api_devices, ids)
+    return len(gone)
+
+
+def _store_addresses(account: Account, api_devices: Sequence[voxel.Device], ids: dict[int, int]) -> None:
+    """Make the stored assignments equal the API's list: delete the ones gone, insert the new ones."""
+    kinds = set(Vlan.Kind.values)
+    wanted = {_ip_key(ids[d.id], ip) for d in api_devices for ip in d.ip_assignments if ip.address and ip.type in kinds}
+    stored: dict[tuple[int, str, str, str, str], list[int]] = {}
+    for pk, *key in IpAssignment.objects.filter(device__account=account).values_list(
+        "pk", "device_id", "api_id", "kind", "address", "description"
+    ):
+        stored.setdefault(tuple(key), []).append(pk)  # type: ignore[arg-type]
+    # Duplicates of a wanted row are dropped too: the API lists each assignment once.
+    stale = [pk for key, pks in stored.items() for pk in (pks if key not in wanted else pks[1:])]
+    for chunk in _chunks(stale, 500):
+        IpAssignment.objects.filter(pk__in=chunk).delete()
+    IpAssignment.objects.bulk_create(
+        [
+            IpAssignment(device_id=key[0], api_id=key[1], kind=key[2], address=key[3], description=key[4])
+            for key in wanted
+            if key not in stored
+        ],
+        batch_size=1000,
+    )
 
 
 def _store_vlans(account: Account, api_vlans: Sequence[voxel.Vlan]) -> None:
@@ -246,3 +297,20 @@ def device_refresh(*, device: Device) -> Device:
             if ip.address and ip.type in Vlan.Kind.values
         )
     return device
+
+
+def inventory_refresh(*, user: Any, request: HttpRequest | None = None) -> list[int]:
+    """Enqueue a sync of every active account after commit (ids only); audited. Returns the account ids."""
+    from reimaging.tasks import inventory_sync as inventory_sync_task
+
+    accounts = list(Account.objects.filter(is_active=True).values_list("pk", "name"))
+    audit_record(
+        actor=user,
+        action=AuditEntry.Action.INVENTORY_REFRESHED,
+        target="inventory",
+        message=", ".join(name for _, name in accounts) or "no active account",
+        request=request,
+    )
+    for pk, _ in accounts:
+        transaction.on_commit(lambda pk=pk: inventory_sync_task.delay(pk))
+    return [pk for pk, _ in accounts]
