@@ -324,6 +324,11 @@ class ReimageJob(models.Model):
     def __str__(self) -> str:
         return f"reimage #{self.pk} of {self.device}"
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("job_detail", args=[self.pk])
+
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
@@ -346,7 +351,8 @@ class JobEvent(AppendOnlyModel):
 
     job = models.ForeignKey(ReimageJob, on_delete=models.PROTECT, related_name="events")
     at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # PROTECT: history is never rewritten, so a user who appears in it is deactivated, not deleted.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     actor_name = models.CharField(max_length=150, default="system")
     from_state = models.CharField(max_length=20, blank=True)
     to_state = models.CharField(max_length=20, blank=True)
@@ -401,7 +407,8 @@ class AuditEntry(AppendOnlyModel):
         INVENTORY_REFRESHED = "inventory_refreshed", "refreshed the inventory"
 
     at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # PROTECT: history is never rewritten, so a user who appears in it is deactivated, not deleted.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     actor_name = models.CharField(max_length=150)
     action = models.CharField(max_length=30, choices=Action.choices)
     target = models.CharField(max_length=300, blank=True, help_text="What it was done to, e.g. 'job 12'.")

@@ -135,6 +135,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not memory, so that worker and web subprocesses in the tests open the same database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-voxweb.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

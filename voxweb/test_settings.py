@@ -19,6 +19,14 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")
 
 from voxweb.settings import *  # noqa: F403
 
+# One test database per pytest process, so two runs on one machine never share (and clobber) it.
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": (
+        str(VAR_DIR / f"test-voxweb-{os.getpid()}.sqlite3")  # noqa: F405
+        if DATABASES["default"]["ENGINE"].endswith("sqlite3")  # noqa: F405
+        else f"test_voxweb_{os.getpid()}"
+    )
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing: tests log in a lot
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

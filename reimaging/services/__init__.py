@@ -5,6 +5,7 @@ One module per area; import from `reimaging.services` (the names below), not fro
 
 from reimaging.services.inventory import SyncResult, device_refresh, inventory_sync, voxel_error_text
 from reimaging.services.jobs import (
+    SECRET_PARAMS,
     ReimageRefused,
     SubmitOutcome,
     TransitionError,
@@ -23,6 +24,7 @@ from reimaging.services.jobs import (
 from reimaging.services.users import user_set_role
 
 __all__ = [
+    "SECRET_PARAMS",
     "ReimageRefused",
     "SubmitOutcome",
     "SyncResult",

@@ -88,6 +88,18 @@ def _event(job: ReimageJob, *, from_state: str = "", to_state: str = "", actor: 
 # --- Start, cancel, retry ------------------------------------------------------------------------------------------
 
 
+def job_submit_enqueue(job_id: int) -> bool:
+    """Queue the submit task (id only). If the broker is down the job stays queued and the sweeper sends it later."""
+    from reimaging.tasks import job_submit
+
+    try:
+        job_submit.delay(job_id)
+    except Exception as exc:  # kombu raises its own OperationalError family; none may undo a committed job
+        log.warning("job %s: the task queue is unreachable (%s); the sweeper will send it", job_id, type(exc).__name__)
+        return False
+    return True
+
+
 def device_refusal(device: Device) -> str | None:
     """Why this device cannot be reimaged now, or None."""
     if device.is_removed:
@@ -130,8 +142,6 @@ def reimage_start(
     params are the API parameters without device_id and without passwords; secrets holds the passwords the user
     set (blank ones are left out, so the API generates them). Raises ReimageRefused with a plain reason.
     """
-    from reimaging.tasks import job_submit
-
     if not reason.strip():
         raise ReimageRefused("Say why this device is reimaged (a ticket reference or a sentence).")
     unknown = set(secrets) - set(SECRET_PARAMS)
@@ -150,7 +160,7 @@ def reimage_start(
                 requested_by=user,
                 requested_by_name=user.get_username(),
                 reason=reason.strip(),
-                params={k: v for k, v in params.items() if v not in (None, "")},
+                params=_stored_params(params),
                 secrets_encrypted=encrypt_json(secrets) if secrets else "",
                 secrets_set=sorted(secrets),
                 retry_of=retry_of,
@@ -164,12 +174,23 @@ def reimage_start(
                 message=job.reason,
                 request=request,
             )
-            transaction.on_commit(lambda: job_submit.delay(job.pk))
+            transaction.on_commit(partial(job_submit_enqueue, job.pk))
     except IntegrityError:
         # Another request won the race for this device; the constraint held. Say who.
         active = ReimageJob.objects.filter(device=device, state__in=ReimageJob.ACTIVE_STATES).first()
         raise ReimageRefused(active_job_text(active) if active else "This device is busy; try again.") from None
     return job
+
+
+def _stored_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as kept on the job (JSON): blanks dropped, ids and swap as numbers, voxel_access "true"/"false"."""
+    out = {k: v for k, v in params.items() if v not in (None, "")}
+    for name in ("image_id", "image_version_id", "swap_space"):
+        if name in out:
+            out[name] = int(out[name])
+    if "voxel_access" in out:
+        out["voxel_access"] = "true" if str(out["voxel_access"]).lower() in ("true", "1", "on") else "false"
+    return out
 
 
 def job_cancel(*, job: ReimageJob, user: Any, request: HttpRequest | None = None) -> ReimageJob:
@@ -468,8 +489,6 @@ def jobs_sweep() -> list[int]:
     Jobs that may have reached the API (submitting with reimage_sent_at) are never resubmitted: the poller
     reconciles them through the status method, and fails them plainly if nothing shows.
     """
-    from reimaging.tasks import job_submit
-
     stuck_before = timezone.now() - timedelta(seconds=settings.REIMAGE_STUCK_AFTER_SECONDS)
     requeued = []
     for job in ReimageJob.objects.filter(state=State.QUEUED, updated_at__lt=stuck_before):
@@ -481,7 +500,7 @@ def jobs_sweep() -> list[int]:
                 continue
             locked.save(update_fields=["updated_at"])  # so the next sweep waits again
             _event(locked, message="the submit message seems lost; queued again")
-            transaction.on_commit(partial(job_submit.delay, locked.pk))
+            transaction.on_commit(partial(job_submit_enqueue, locked.pk))
         requeued.append(job.pk)
     return requeued
 

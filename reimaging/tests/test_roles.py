@@ -89,3 +89,17 @@ def test_roles_login_and_failed_login_are_audited(make_user) -> None:
     actions = list(AuditEntry.objects.filter(actor_name="bob").values_list("action", flat=True))
     assert AuditEntry.Action.LOGIN in actions and AuditEntry.Action.LOGIN_FAILED in actions
     assert not AuditEntry.objects.filter(message__contains="wrong").exists()
+
+
+def test_roles_user_with_history_is_protected_not_deleted(client_as, make_user) -> None:
+    from django.test import Client
+
+    bob = make_user("viewer", "bobby")
+    Client().post(reverse("login"), {"username": "bobby", "password": "pw-bobby"})  # writes audit entries
+    admin = client_as("admin")
+    response = admin.post(reverse("admin:auth_user_delete", args=[bob.pk]), {"post": "yes"})
+    assert response.status_code in (200, 403)  # the admin explains what protects the user; it never crashes
+    assert get_user_model().objects.filter(pk=bob.pk).exists()
+    bob.is_active = False
+    bob.save()
+    assert AuditEntry.objects.filter(actor=bob).exists()

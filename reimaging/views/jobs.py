@@ -1,29 +1,204 @@
-"""Job history and a job's page."""
+"""Job history, a job's page, and the actions on a job: cancel, retry, reveal credentials, export."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
-from reimaging.models import ReimageJob
+from reimaging import services, stats, voxel
+from reimaging.audit import audit_record
+from reimaging.clients import client_for
+from reimaging.csvexport import csv_stream_response
+from reimaging.filters import JobFilterForm
+from reimaging.forms import JobRetryForm
+from reimaging.models import AuditEntry, ReimageJob
+from reimaging.views import HtmxHttpRequest
+
+PAGE_SIZE = 50
+CSV_HEADER = [
+    "job", "state", "customer", "device_id", "hostname", "image_id", "requested_by", "reason",
+    "created_at", "submitted_at", "finished_at", "error_code", "error_message", "retry_of",
+]  # fmt: skip
 
 
-@require_GET
-@permission_required("reimaging.view_reimagejob", raise_exception=True)
-def job_list(request: HttpRequest) -> TemplateResponse:
-    """Every reimage job, newest first."""
+def _filtered_jobs(request: HtmxHttpRequest) -> tuple[JobFilterForm, Any]:
+    form = JobFilterForm(request.GET or None)
+    form.is_valid()
     jobs = ReimageJob.objects.select_related("device", "account")
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
-    return TemplateResponse(request, "reimaging/job_list.html", {"page": page, "nav": "jobs"})
+    return form, form.apply(jobs)
 
 
 @require_GET
 @permission_required("reimaging.view_reimagejob", raise_exception=True)
-def job_detail(request: HttpRequest, pk: int) -> TemplateResponse:
-    """One job: who, why, parameters, timeline."""
+def job_list(request: HtmxHttpRequest) -> TemplateResponse:
+    """Every reimage job, filtered, sorted and paged from the URL; the results region is the HTMX partial."""
+    form, jobs = _filtered_jobs(request)
+    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "nav": "jobs",
+        "chart": stats.image_stats_svg(stats.image_stats()) if not request.htmx else "",
+    }
+    template = "reimaging/job_list.html" + ("#job-results" if request.htmx else "")
+    return TemplateResponse(request, template, context)
+
+
+@require_GET
+@permission_required("reimaging.export_history", raise_exception=True)
+def job_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
+    """The filtered job history as CSV, streamed row by row (never the secrets); audited."""
+    _, jobs = _filtered_jobs(request)
+    audit_record(
+        actor=request.user,
+        action=AuditEntry.Action.EXPORTED,
+        target="job history (CSV)",
+        message=request.GET.urlencode()[:500],
+        request=request,
+    )
+
+    def rows() -> Any:
+        for job in jobs.iterator(chunk_size=500):
+            yield [
+                job.pk, job.state, job.account.name, job.device.api_id, job.params.get("hostname", ""),
+                job.params.get("image_id", ""), job.requested_by_name, job.reason, job.created_at.isoformat(),
+                job.submitted_at.isoformat() if job.submitted_at else "",
+                job.finished_at.isoformat() if job.finished_at else "",
+                job.error_code if job.error_code is not None else "", job.error_message, job.retry_of_id or "",
+            ]  # fmt: skip
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    return csv_stream_response(f"voxweb-jobs-{stamp}.csv", CSV_HEADER, rows())
+
+
+def job_context(job: ReimageJob) -> dict[str, Any]:
+    """What the job page and its live partials show."""
+    estimate = stats.job_estimate(job)
+    elapsed = job.elapsed()
+    remaining = (estimate - elapsed) if estimate and job.is_active and estimate > elapsed else None
+    return {"job": job, "elapsed": elapsed, "estimate": estimate, "remaining": remaining, "nav": "jobs"}
+
+
+def _detail_context(job: ReimageJob) -> dict[str, Any]:
+    context = job_context(job)
+    context.update(
+        events=list(job.events.all()),
+        api_calls=list(job.api_calls.defer("response_body")),
+        retries=list(job.retries.all()),
+        secrets_summary=[
+            (name, "set" if name in job.secrets_set else "generated by the API") for name in services.SECRET_PARAMS
+        ],
+        credential_types=[m["type"] for m in job.device.access_methods if m.get("type")]
+        if job.state == ReimageJob.State.SUCCEEDED
+        else [],
+    )
+    return context
+
+
+@require_GET
+@permission_required("reimaging.view_reimagejob", raise_exception=True)
+def job_detail(request: HtmxHttpRequest, pk: int) -> TemplateResponse:
+    """One job: who and why, parameters, status, timeline, API calls, related jobs, credentials."""
+    job = get_object_or_404(ReimageJob.objects.select_related("device", "account", "retry_of", "requested_by"), pk=pk)
+    template = "reimaging/job_detail.html"
+    if request.htmx and request.GET.get("partial") in ("job-status", "job-actions"):
+        return TemplateResponse(request, f"{template}#{request.GET['partial']}", job_context(job))
+    return TemplateResponse(request, template, _detail_context(job))
+
+
+@require_GET
+@permission_required("reimaging.view_apicall", raise_exception=True)
+def job_call_body(request: HtmxHttpRequest, pk: int, call_pk: int) -> TemplateResponse:
+    """The (redacted, capped) response body of one API call of a job, on demand."""
+    job = get_object_or_404(ReimageJob, pk=pk)
+    call = get_object_or_404(job.api_calls, pk=call_pk)
+    return TemplateResponse(request, "reimaging/job_detail.html#call-body", {"job": job, "call": call})
+
+
+@require_POST
+@permission_required("reimaging.start_reimage", raise_exception=True)
+def job_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Cancel a queued job."""
+    job = get_object_or_404(ReimageJob, pk=pk)
+    try:
+        services.job_cancel(job=job, user=request.user, request=request)
+        messages.success(request, f"Reimage #{job.pk} was cancelled; nothing was sent to the API.")
+    except services.ReimageRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("job_detail", pk=job.pk)
+
+
+@sensitive_post_parameters("admin_password", "console_password", "ssh_password")
+@require_http_methods(["GET", "POST"])
+@permission_required("reimaging.start_reimage", raise_exception=True)
+def job_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Retry a failed or timed-out job with the same parameters; passwords are entered again or generated."""
     job = get_object_or_404(ReimageJob.objects.select_related("device", "account"), pk=pk)
-    return TemplateResponse(request, "reimaging/job_detail.html", {"job": job, "nav": "jobs"})
+    form = JobRetryForm(request.POST or None, initial={"reason": f"retry of #{job.pk}: {job.reason}"[:500]})
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = services.job_retry(
+                job=job, user=request.user, secrets=form.secrets(), reason=form.cleaned_data["reason"], request=request
+            )
+        except services.ReimageRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Reimage #{new.pk} was queued as a retry of #{job.pk}.")
+            if request.htmx:
+                return HttpResponseClientRedirect(new.get_absolute_url())
+            return redirect("job_detail", pk=new.pk)
+    return TemplateResponse(request, "reimaging/job_retry.html", {"job": job, "form": form, "nav": "jobs"})
+
+
+@sensitive_variables("password")
+@require_POST
+@permission_required("reimaging.reveal_credentials", raise_exception=True)
+def job_credentials(request: HtmxHttpRequest, pk: int) -> TemplateResponse:
+    """Reveal one generated (or set) password of a succeeded job, fetched from the API now; audited."""
+    job = get_object_or_404(ReimageJob.objects.select_related("device", "account"), pk=pk)
+    kind = request.POST.get("kind", "")
+    context: dict[str, Any] = {"job": job, "kind": kind, "password": None, "error": ""}
+    latest = job.device.jobs.filter(state=ReimageJob.State.SUCCEEDED).order_by("-finished_at").first()
+    if job.state != ReimageJob.State.SUCCEEDED or latest is None or latest.pk != job.pk:
+        context["error"] = "Credentials can be revealed only for the device's latest successful reimage."
+    elif kind not in {m.get("type") for m in job.device.access_methods}:
+        context["error"] = "This device has no such access method."
+    else:
+        try:
+            devices = client_for(job.account).devices_list(device_id=job.device.api_id)
+        except voxel.VoxelError as exc:
+            context["error"] = services.voxel_error_text(exc)
+        else:
+            method = next((m for d in devices for m in d.access_methods if m.type == kind), None)
+            password = method.password if method else None
+            context["password"] = password
+            context["username"] = method.username if method else ""
+            if not password:
+                context["error"] = "The API reports no password for this access method."
+            else:
+                audit_record(
+                    actor=request.user,
+                    action=AuditEntry.Action.CREDENTIALS_REVEALED,
+                    target=f"job {job.pk} (device {job.device.api_id})",
+                    message=f"{kind} password",
+                    request=request,
+                )
+    if request.htmx:
+        response = TemplateResponse(request, "reimaging/job_detail.html#credential", context)
+    else:  # without JavaScript: the whole page, with the credential shown in place
+        response = TemplateResponse(request, "reimaging/job_detail.html", {**_detail_context(job), **context})
+    response["Cache-Control"] = "no-store"
+    return response

@@ -15,3 +15,76 @@
     }
   });
 })();
+
+// The device picker: mark its results busy while a search is on the way (the new results arrive un-busy).
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "device-results") { target.setAttribute("aria-busy", "true"); }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "device-results" && document.body.contains(target)) {
+      target.setAttribute("aria-busy", "false");
+    }
+  });
+})();
+
+// Forms marked data-submit-once (the reimage confirmation) are sent once: a double click must not post twice.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form || !form.hasAttribute || !form.hasAttribute("data-submit-once")) { return; }
+    if (form.getAttribute("aria-busy") === "true") { event.preventDefault(); return; }
+    form.setAttribute("aria-busy", "true");
+  });
+  // Coming back through the history cache: the page is live again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submit-once]").forEach(function (form) { form.removeAttribute("aria-busy"); });
+  });
+})();
+
+// Live updates: show whether the page is live, reconnecting or offline, so it never goes stale silently.
+(function () {
+  "use strict";
+  var OFFLINE_AFTER_MS = 20000;
+  var offlineTimer = null;
+
+  function setLive(state, text) {
+    var el = document.getElementById("live-status");
+    if (!el) { return; }
+    el.dataset.liveStatus = state;
+    el.className = "live live-" + state;
+    var label = el.querySelector(".live-text");
+    if (label && text) { label.textContent = text; }
+  }
+
+  document.addEventListener("htmx:sseOpen", function () {
+    if (offlineTimer) { clearTimeout(offlineTimer); offlineTimer = null; }
+    setLive("live", "live");
+  });
+  document.addEventListener("htmx:sseError", function () {
+    setLive("reconnecting", "reconnecting…");
+    if (!offlineTimer) {
+      offlineTimer = setTimeout(function () {
+        setLive("offline", "offline: this page is not updating; it keeps trying, or reload it");
+      }, OFFLINE_AFTER_MS);
+    }
+  });
+  document.addEventListener("htmx:sseClose", function (event) {
+    if (event.detail && event.detail.type === "message") { setLive("done", "finished: no more updates"); }
+  });
+  document.addEventListener("htmx:sseMessage", function (event) {
+    if (event.detail && event.detail.type === "live") {
+      var paused = String(event.detail.data || "").indexOf("paused") !== -1;
+      setLive(paused ? "degraded" : "live", null);
+    }
+  });
+  // Notices of finished jobs can be dismissed.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest(".notice-close") : null;
+    if (button && button.parentElement) { button.parentElement.remove(); }
+  });
+})();

@@ -112,6 +112,7 @@ class Command(BaseCommand):
                     python_command(
                         "-m", "uvicorn", "voxweb.asgi:application",
                         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                        "--timeout-graceful-shutdown", "3",
                     ),
                     env=env,
                 ),

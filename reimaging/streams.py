@@ -1,0 +1,360 @@
+"""Live updates over Server-Sent Events: one Redis subscription per web process, fanned out to every stream.
+
+A page opens one stream (`/stream/?job=5`, `?rows=1,2,3`, `?devices=4,5`) naming what it shows. The worker
+publishes "job N changed" on Redis after each commit; the process's Hub renders each affected partial ONCE and
+queues the HTML on every subscriber that shows it. A stream first sends the current state of what it shows (so a
+reconnect misses nothing), then changes as they come, with a heartbeat comment every HEARTBEAT seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
+
+from reimaging.events import CHANNEL
+from reimaging.models import ReimageJob
+
+log = logging.getLogger(__name__)
+HEARTBEAT = 15.0
+MAX_STREAMS_PER_USER = 12
+MAX_TOPICS = 200
+QUEUE_SIZE = 200
+LIVE_OK = '<span class="live-dot" aria-hidden="true">●</span> <span class="live-text">live</span>'
+LIVE_DEGRADED = (
+    '<span class="live-dot" aria-hidden="true">●</span> '
+    '<span class="live-text">live updates paused (Redis unreachable); reload to refresh</span>'
+)
+
+
+def sse_event(name: str, data: str) -> str:
+    """One SSE message; every line of the data gets its own data: field."""
+    lines = data.splitlines() or [""]
+    return f"event: {name}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: who is watching what, and the queue of messages for it."""
+
+    user_id: int
+    can_reimage: bool
+    job: int | None = None
+    rows: frozenset[int] = frozenset()
+    devices: frozenset[int] = frozenset()
+    # List pages follow every job/device: rows the page does not show are simply not swapped in the browser, and
+    # after a filter swap the rows shown change without a new connection.
+    all_rows: bool = False
+    all_devices: bool = False
+    queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+
+    def send(self, message: str | None) -> None:
+        """Queue a message; a subscriber too slow to keep up is cut off (it reconnects and gets the state anew)."""
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                while True:
+                    self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+# --- Rendering (sync; run in a thread) -------------------------------------------------------------------------------
+
+
+def render_job_status(job_id: int) -> tuple[str, bool] | None:
+    """The job page's status partial and whether the job is final; None if the job is gone."""
+    from reimaging.views.jobs import job_context
+
+    job = ReimageJob.objects.select_related("device", "account").filter(pk=job_id).first()
+    if job is None:
+        return None
+    return render_to_string("reimaging/job_detail.html#job-status", job_context(job)), job.is_terminal
+
+
+def render_job_row(job_id: int) -> str | None:
+    """One row of the job list."""
+    job = ReimageJob.objects.select_related("device", "account").filter(pk=job_id).first()
+    if job is None:
+        return None
+    return render_to_string("reimaging/job_list.html#job-row", {"job": job})
+
+
+def render_device_row(device_pk: int, can_reimage: bool) -> str | None:
+    """One row of the device picker, as a user who may (or may not) reimage sees it."""
+    from reimaging.views.devices import device_row_context
+
+    context = device_row_context(device_pk)
+    if context is None:
+        return None
+    context["perms"] = {"reimaging": {"start_reimage": can_reimage}}
+    return render_to_string("reimaging/device_list.html#device-row", context)
+
+
+def render_notice(job_id: int) -> tuple[int | None, str] | None:
+    """A small notice for the user who started a job that has just finished."""
+    job = ReimageJob.objects.select_related("device").filter(pk=job_id).first()
+    if job is None or not job.is_terminal:
+        return None
+    return job.requested_by_id, render_to_string("reimaging/_notice.html", {"job": job})
+
+
+# --- The hub ----------------------------------------------------------------------------------------------------------
+
+
+class Hub:
+    """The per-process fan-out: one Redis subscription, any number of subscribers."""
+
+    def __init__(self) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.renders = 0  # how many partials were rendered for pushes (tests and benchmarks read it)
+
+    def add(self, sub: Subscriber) -> None:
+        """Register a stream, starting the Redis listener on first use."""
+        self.subscribers.add(sub)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._listen())
+
+    def remove(self, sub: Subscriber) -> None:
+        """Forget a stream that closed."""
+        self.subscribers.discard(sub)
+
+    async def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self._set_connected(True)
+                    backoff = 0.5
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=HEARTBEAT)
+                        if message and message.get("type") == "message":
+                            await self.publish(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down or restarted: say so on every page, then try again
+                log.warning("live updates: Redis subscription lost (%s); retrying", type(exc).__name__)
+                self._set_connected(False)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected == self.connected:
+            return
+        self.connected = connected
+        message = sse_event("live", LIVE_OK if connected else LIVE_DEGRADED)
+        for sub in list(self.subscribers):
+            sub.send(message)
+        if connected:  # changes may have been missed while disconnected: resend the state of everything shown
+            asyncio.get_running_loop().create_task(self.resync())
+
+    async def resync(self) -> None:
+        """Push the current state of every job and device some subscriber shows."""
+        jobs = {s.job for s in self.subscribers if s.job} | {r for s in self.subscribers for r in s.rows}
+        for job_id in jobs:
+            await self.publish(json.dumps({"job": job_id}), final_notice=False)
+        devices = {d for s in self.subscribers for d in s.devices}
+        for device_pk in devices:
+            await self._push_device(device_pk)
+
+    async def publish(self, raw: bytes | str, *, final_notice: bool = True) -> None:
+        """Handle one 'job changed' message: render each affected partial once, queue it on its subscribers."""
+        try:
+            data = json.loads(raw)
+            job_id = int(data["job"])
+        except (ValueError, KeyError, TypeError):
+            return
+        subs = list(self.subscribers)
+        page_subs = [s for s in subs if s.job == job_id]
+        if page_subs:
+            rendered = await sync_to_async(render_job_status)(job_id)
+            self.renders += 1
+            if rendered:
+                html, final = rendered
+                message = sse_event(f"job-status-{job_id}", html)
+                for sub in page_subs:
+                    sub.send(message)
+                    if final:
+                        sub.send(sse_event("close", "final"))
+        row_subs = [s for s in subs if s.all_rows or job_id in s.rows]
+        if row_subs:
+            row = await sync_to_async(render_job_row)(job_id)
+            self.renders += 1
+            if row:
+                message = sse_event(f"job-row-{job_id}", row)
+                for sub in row_subs:
+                    sub.send(message)
+        device_pk = data.get("device")
+        if isinstance(device_pk, int):
+            await self._push_device(device_pk)
+        if final_notice and data.get("state") in ReimageJob.TERMINAL_STATES and subs:
+            notice = await sync_to_async(render_notice)(job_id)
+            if notice:
+                user_id, html = notice
+                message = sse_event("notice", html)
+                for sub in subs:
+                    if sub.user_id == user_id:
+                        sub.send(message)
+
+    async def _push_device(self, device_pk: int) -> None:
+        for can_reimage in (True, False):
+            subs = [
+                s
+                for s in self.subscribers
+                if (s.all_devices or device_pk in s.devices) and s.can_reimage is can_reimage
+            ]
+            if not subs:
+                continue
+            row = await sync_to_async(render_device_row)(device_pk, can_reimage)
+            self.renders += 1
+            if row:
+                message = sse_event(f"device-row-{device_pk}", row)
+                for sub in subs:
+                    sub.send(message)
+
+
+_hubs: dict[int, Hub] = {}
+
+
+def hub() -> Hub:
+    """This process's hub (one per event loop)."""
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _hubs:
+        _hubs[loop_id] = Hub()
+    return _hubs[loop_id]
+
+
+# --- The view ---------------------------------------------------------------------------------------------------------
+
+
+def _ids(raw: str) -> frozenset[int]:
+    ids = []
+    for part in raw.split(",")[:MAX_TOPICS]:
+        part = part.strip()
+        if part.isdigit() and len(part) < 19:
+            ids.append(int(part))
+    return frozenset(ids)
+
+
+class _StreamSlots:
+    """A per-user cap on open streams, counted in Redis so that every web process shares it."""
+
+    def __init__(self, user_id: int) -> None:
+        self.key = f"voxweb:streams:{user_id}"
+        self.client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        self.held = False
+
+    async def take(self) -> bool:
+        try:
+            count = await self.client.incr(self.key)
+            await self.client.expire(self.key, 3600)
+        except Exception:  # without Redis there is no fan-out either; let the stream show the current state
+            return True
+        self.held = True
+        if count > MAX_STREAMS_PER_USER:
+            await self.give_back()
+            return False
+        return True
+
+    async def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            with contextlib.suppress(Exception):
+                await self.client.decr(self.key)
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+
+def _initial(sub: Subscriber) -> tuple[list[str], bool]:
+    """The current state of everything the subscriber shows, and whether its job is already final."""
+    messages, final = [], False
+    if sub.job:
+        rendered = render_job_status(sub.job)
+        if rendered:
+            messages.append(sse_event(f"job-status-{sub.job}", rendered[0]))
+            final = rendered[1]
+    for job_id in sorted(sub.rows):
+        row = render_job_row(job_id)
+        if row:
+            messages.append(sse_event(f"job-row-{job_id}", row))
+    for device_pk in sorted(sub.devices):
+        row = render_device_row(device_pk, sub.can_reimage)
+        if row:
+            messages.append(sse_event(f"device-row-{device_pk}", row))
+    return messages, final
+
+
+@login_not_required  # an EventSource cannot follow a login redirect; it gets a plain 401 instead
+@require_GET
+async def event_stream(request: HttpRequest) -> HttpResponseBase:
+    """The SSE stream of the page: current state first, then changes, a heartbeat, and the end for final jobs."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponse("Log in first.", status=401, content_type="text/plain")
+    if not await sync_to_async(user.has_perm)("reimaging.view_reimagejob"):
+        return HttpResponse("Your role may not watch jobs.", status=403, content_type="text/plain")
+    slots = _StreamSlots(user.pk)
+    if not await slots.take():
+        text = f"Too many live pages open ({MAX_STREAMS_PER_USER}); close some tabs."
+        return HttpResponse(text, status=429, content_type="text/plain")
+    job = request.GET.get("job", "")
+    sub = Subscriber(
+        user_id=user.pk,
+        can_reimage=await sync_to_async(user.has_perm)("reimaging.start_reimage"),
+        job=int(job) if job.isdigit() and len(job) < 19 else None,
+        rows=_ids(request.GET.get("rows", "")),
+        devices=_ids(request.GET.get("devices", "")),
+        all_rows=request.GET.get("all_rows") == "1",
+        all_devices=request.GET.get("all_devices") == "1",
+    )
+    the_hub = hub()
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            the_hub.add(sub)  # before reading the state, so no change falls between the two
+            yield "retry: 2000\n\n"
+            messages, final = await sync_to_async(_initial)(sub)
+            for message in messages:
+                yield message
+            yield sse_event("live", LIVE_OK if the_hub.connected else LIVE_DEGRADED)
+            if final:
+                yield sse_event("close", "final")
+                return
+            while True:
+                try:
+                    queued: str | None = await asyncio.wait_for(sub.queue.get(), timeout=HEARTBEAT)
+                except TimeoutError:
+                    yield ": heartbeat\n\n"
+                    continue
+                if queued is None:  # cut off for being too slow: end, the browser reconnects
+                    return
+                yield queued
+                if queued.startswith("event: close\n"):
+                    return
+        finally:
+            the_hub.remove(sub)
+            await slots.give_back()
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
