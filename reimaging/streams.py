@@ -84,6 +84,14 @@ def render_job_status(job_id: int) -> tuple[str, bool] | None:
     return render_to_string("reimaging/job_detail.html#job-status", job_context(job)), job.is_terminal
 
 
+def render_job_timeline(job_id: int) -> str | None:
+    """The job page's timeline of events."""
+    job = ReimageJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return None
+    return render_to_string("reimaging/job_detail.html#job-timeline", {"job": job, "events": list(job.events.all())})
+
+
 def render_job_row(job_id: int) -> str | None:
     """One row of the job list."""
     job = ReimageJob.objects.select_related("device", "account").filter(pk=job_id).first()
@@ -188,13 +196,18 @@ class Hub:
         if page_subs:
             rendered = await sync_to_async(render_job_status)(job_id)
             self.renders += 1
+            timeline = await sync_to_async(render_job_timeline)(job_id)
+            self.renders += 1
             if rendered:
                 html, final = rendered
-                message = sse_event(f"job-status-{job_id}", html)
+                messages = [sse_event(f"job-status-{job_id}", html)]
+                if timeline:
+                    messages.append(sse_event(f"job-timeline-{job_id}", timeline))
+                if final:
+                    messages.append(sse_event("close", "final"))
                 for sub in page_subs:
-                    sub.send(message)
-                    if final:
-                        sub.send(sse_event("close", "final"))
+                    for message in messages:
+                        sub.send(message)
         row_subs = [s for s in subs if s.all_rows or job_id in s.rows]
         if row_subs:
             row = await sync_to_async(render_job_row)(job_id)
@@ -292,6 +305,9 @@ def _initial(sub: Subscriber) -> tuple[list[str], bool]:
         if rendered:
             messages.append(sse_event(f"job-status-{sub.job}", rendered[0]))
             final = rendered[1]
+        timeline = render_job_timeline(sub.job)
+        if timeline:
+            messages.append(sse_event(f"job-timeline-{sub.job}", timeline))
     for job_id in sorted(sub.rows):
         row = render_job_row(job_id)
         if row:

@@ -161,5 +161,5 @@ def test_hub_renders_a_change_once_for_every_subscriber(transactional_db) -> Non
     thread.start()
     thread.join(30)
     renders, messages = result[0]
-    assert renders == 1
+    assert renders == 2  # the status and the timeline, once each for all 50
     assert len(set(messages)) == 1 and messages[0].startswith(f"event: job-status-{job.pk}\n")
