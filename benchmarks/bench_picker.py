@@ -1,11 +1,11 @@
 """The device picker and the inventory sync at 10,000 devices, next to a floor and to Django's admin changelist.
 
 voxsim serves 10,000 devices over HTTP to three customer accounts; they are synced into a throwaway SQLite
-database. Then, in this one process and alternating so that drift in machine load hits every series alike:
+database. Then, in this one process, alternating so that drift in machine load hits every series alike:
 
 - inventory_sync_10k: a re-sync of all three accounts (100 devices renamed in voxsim before each run), next to
   the floor of only fetching and parsing the three accounts' lists; inventory_sync_10k_first is the first sync
-  into empty tables;
+  into empty tables, next to the same floor;
 - picker_page: the first page of /devices/, next to a floor view that renders the same base layout with no data
   for the same logged-in user (it exists only here, in a URLconf of this module);
 - picker_page_vs_admin_changelist: the same page next to the admin changelist of Device at the same page size;
@@ -18,7 +18,6 @@ Each figure is the median of RUNS timings (SYNC_RUNS for the syncs). Run: python
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import statistics
 import sys
@@ -29,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import django_on, figure
 
 DEVICES = 10_000
 RUNS = 25
@@ -38,29 +37,6 @@ RENAMED_PER_SYNC = 100
 SEARCH = "web"
 URLCONF = "benchmarks._bench_picker_urls"
 FLOOR_TEMPLATE = '{% extends "base.html" %}{% block content %}<h1>Nothing</h1>{% endblock %}'
-
-
-def _django_on(db_path: Path) -> None:
-    """Point Django at a fresh SQLite file (setting Django up if nobody has yet) and migrate it."""
-    import django
-    from django.apps import apps
-    from django.core.management import call_command
-
-    url = f"sqlite:///{db_path}"
-    if not apps.ready:
-        os.environ["DJANGO_SETTINGS_MODULE"] = "voxweb.test_settings"
-        os.environ["DATABASE_URL"] = url
-        django.setup()
-    else:  # another benchmark set Django up in this process: swap its default database for ours
-        import dj_database_url
-        from django.conf import settings
-        from django.db import connections
-
-        connections.close_all()
-        settings.DATABASES["default"] = {**dj_database_url.parse(url), "TEST": {}}
-        del connections["default"]
-        connections.__dict__.pop("settings", None)
-    call_command("migrate", verbosity=0)
 
 
 def _bench_urlconf() -> None:
@@ -76,37 +52,31 @@ def _bench_urlconf() -> None:
 
     @login_required
     def floor(request: HttpRequest) -> TemplateResponse:
-        return TemplateResponse(request, floor_template, {"nav": "devices"})  # type: ignore[arg-type]
+        return TemplateResponse(request, floor_template, {"nav": "devices"})
 
     module = types.ModuleType(URLCONF)
-    module.urlpatterns = [path("_bench/floor/", floor), path("", include(settings.ROOT_URLCONF))]  # type: ignore[attr-defined]
+    module.urlpatterns = [path("_bench/floor/", floor), path("", include(settings.ROOT_URLCONF))]
     sys.modules[URLCONF] = module
 
 
-def _median_ms(samples: list[float]) -> float:
-    return round(statistics.median(samples) * 1000, 2)
-
-
-def _timed(call: Callable[[], Any]) -> float:
+def _seconds(action: Callable[[], Any]) -> float:
     started = time.perf_counter()
-    call()
+    action()
     return time.perf_counter() - started
 
 
-def _seed_activity(user: Any) -> None:
-    """Jobs, locks and failed reimages here and there, some on the first page, so badges are rendered too."""
-    from reimaging.models import Device, DeviceLock, ReimageJob
+def _accounts(api_url: str) -> list[Any]:
+    from reimaging.models import Account
+    from voxsim import CUSTOMERS
 
-    devices = list(Device.objects.order_by("label", "pk")[:400])
-    for n, device in enumerate(devices):
-        if n % 10 == 1:
-            ReimageJob.objects.create(
-                account_id=device.account_id, device=device, requested_by=user, requested_by_name="bench", reason="b"
-            )
-        elif n % 10 == 4:
-            DeviceLock.objects.create(device=device, reason="benchmark lock", locked_by=user)
-        elif n % 10 == 7:
-            Device.objects.filter(pk=device.pk).update(state_undefined=True)
+    accounts = []
+    for customer in CUSTOMERS:
+        account = Account(name=customer.name, api_url=api_url, api_key="staff-key")
+        account.customer_id = str(customer.customer_id)
+        account.api_secret = "staff-secret"
+        account.save()
+        accounts.append(account)
+    return accounts
 
 
 def _sync_all(accounts: list[Any]) -> None:
@@ -134,34 +104,36 @@ def _sync_figures(sim: Any, accounts: list[Any]) -> dict[str, dict[str, Any]]:
         if run:
             IpAssignment.objects.all().delete()
             Device.objects.all().delete()
-        first.append(_timed(lambda: _sync_all(accounts)))
+        first.append(_seconds(lambda: _sync_all(accounts)))
     ids = sorted(Device.objects.values_list("api_id", flat=True))
+    assert len(ids) == DEVICES
     resync: list[float] = []
     fetch: list[float] = []
     for run in range(SYNC_RUNS):
         for api_id in ids[run * RENAMED_PER_SYNC : (run + 1) * RENAMED_PER_SYNC]:
             sim.sim.set_device(api_id, {"label": f"renamed{run}-{api_id}.example"})
-        fetch.append(_timed(lambda: _fetch_all(accounts)))
-        resync.append(_timed(lambda: _sync_all(accounts)))
+        fetch.append(_seconds(lambda: _fetch_all(accounts)))
+        resync.append(_seconds(lambda: _sync_all(accounts)))
     floor = statistics.median(fetch)
-    assert Device.objects.count() == DEVICES
     return {
-        "inventory_sync_10k": {
-            "value": round(statistics.median(resync), 3),
-            "unit": "s",
-            "floor": round(floor, 3),
-            "ratio": round(statistics.median(resync) / floor, 2),
-            "devices": DEVICES,
-            "changed_per_run": RENAMED_PER_SYNC,
-        },
-        "inventory_sync_10k_first": {
-            "value": round(statistics.median(first), 3),
-            "unit": "s",
-            "floor": round(floor, 3),
-            "ratio": round(statistics.median(first) / floor, 2),
-            "devices": DEVICES,
-        },
+        "inventory_sync_10k": figure(statistics.median(resync), "s", floor=floor),
+        "inventory_sync_10k_first": figure(statistics.median(first), "s", floor=floor),
     }
+
+
+def _seed_activity(user: Any) -> None:
+    """Jobs, locks and failed reimages here and there, some on the first page, so badges are rendered too."""
+    from reimaging.models import Device, DeviceLock, ReimageJob
+
+    for n, device in enumerate(Device.objects.order_by("label", "pk")[:400]):
+        if n % 10 == 1:
+            ReimageJob.objects.create(
+                account_id=device.account_id, device=device, requested_by=user, requested_by_name="bench", reason="b"
+            )
+        elif n % 10 == 4:
+            DeviceLock.objects.create(device=device, reason="benchmark lock", locked_by=user)
+        elif n % 10 == 7:
+            Device.objects.filter(pk=device.pk).update(state_undefined=True)
 
 
 def _page_figures(user: Any) -> dict[str, dict[str, Any]]:
@@ -192,62 +164,35 @@ def _page_figures(user: Any) -> dict[str, dict[str, Any]]:
                 assert response.status_code == 200, f"{name}: HTTP {response.status_code}"
             for _ in range(RUNS):
                 for name, call in requests.items():
-                    samples[name].append(_timed(call))
+                    samples[name].append(_seconds(call) * 1000)
             with CaptureQueriesContext(connection) as picker_queries:
                 requests["picker"]()
             with CaptureQueriesContext(connection) as floor_queries:
                 requests["floor"]()
     finally:
         device_admin.list_per_page = per_page
-    floor, picker, search, admin_ms = (_median_ms(samples[n]) for n in ("floor", "picker", "search", "admin"))
+    floor, picker, search, admin_ms = (statistics.median(samples[n]) for n in ("floor", "picker", "search", "admin"))
     return {
-        "picker_page": {
-            "value": picker,
-            "unit": "ms",
-            "floor": floor,
-            "ratio": round(picker / floor, 2),
-            "admin_changelist": admin_ms,
-            "rows": selectors.PICKER_PAGE_SIZE,
-        },
-        "picker_page_vs_admin_changelist": {
-            "value": picker,
-            "unit": "ms",
-            "peer": admin_ms,
-            "ratio": round(picker / admin_ms, 2),
-        },
-        "picker_search": {"value": search, "unit": "ms", "floor": floor, "ratio": round(search / floor, 2)},
-        "picker_queries": {
-            "value": len(picker_queries),
-            "unit": "queries",
-            "floor": len(floor_queries),
-            "ratio": round(len(picker_queries) / len(floor_queries), 2),
-        },
+        "picker_page": figure(picker, "ms", floor=floor),
+        "picker_page_vs_admin_changelist": figure(picker, "ms", peer=admin_ms),
+        "picker_search": figure(search, "ms", floor=floor),
+        "picker_queries": figure(len(picker_queries), "queries", floor=len(floor_queries)),
     }
 
 
 def figures() -> dict[str, dict[str, Any]]:
     """Sync 10,000 devices from voxsim into a throwaway database, then time the sync and the picker pages."""
-    from voxsim import CUSTOMERS
     from voxsim.server import start
 
     logging.getLogger("voxsim").setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="voxweb-bench-picker-"))
     sim = start(devices=DEVICES, seed=1)
     try:
-        _django_on(workdir / "bench.sqlite3")
+        django_on(workdir / "bench.sqlite3")
         _bench_urlconf()
         from django.contrib.auth import get_user_model
 
-        from reimaging.models import Account
-
-        accounts = []
-        for customer in CUSTOMERS:
-            account = Account(
-                name=customer.name, api_url=sim.api_url, api_key="staff-key", customer_id=str(customer.customer_id)
-            )
-            account.api_secret = "staff-secret"
-            account.save()
-            accounts.append(account)
+        accounts = _accounts(sim.api_url)
         result = _sync_figures(sim, accounts)
         user = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench-password-1")
         _seed_activity(user)
@@ -262,6 +207,6 @@ def figures() -> dict[str, dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    for name, figure in figures().items():
-        base = "floor" if "floor" in figure else "peer"
-        print(f"{name}: {figure['value']} {figure['unit']}; {base} {figure[base]}; ratio {figure['ratio']}")
+    for name, row in figures().items():
+        base = "floor" if "floor" in row else "peer"
+        print(f"{name}: {row['value']} {row['unit']}; {base} {row[base]}; ratio {row['ratio']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
@@ -62,35 +62,39 @@ class AccountSync:
     synced: bool = False
 
 
-def _sync_text(account: Account, now: datetime) -> AccountSync:
-    done, failed, started = account.last_sync_at, account.last_sync_error_at, account.last_sync_started_at
+SYNC_FIELDS = (
+    "pk",
+    "name",
+    "last_sync_started_at",
+    "last_sync_at",
+    "last_sync_duration",
+    "last_sync_error",
+    "last_sync_error_at",
+)
+
+
+def _sync_text(account: dict[str, Any], now: datetime) -> AccountSync:
+    pk, name = account["pk"], account["name"]
+    done, failed, started = account["last_sync_at"], account["last_sync_error_at"], account["last_sync_started_at"]
     latest = max((m for m in (done, failed) if m), default=None)
     data = f"data from {ago(done, now)}" if done else "nothing synced yet"
     synced = done is not None
     if started and (latest is None or started > latest) and (now - started).total_seconds() < SYNC_RUNNING_FOR_AT_MOST:
-        text = f"syncing now (started {ago(started, now)}); {data}"
-        return AccountSync(account.pk, account.name, "running", text, synced)
-    if account.last_sync_error and failed and (done is None or failed > done):
-        text = f"the last sync failed {ago(failed, now)}: {account.last_sync_error} ({data})"
-        return AccountSync(account.pk, account.name, "error", text, synced)
+        return AccountSync(pk, name, "running", f"syncing now (started {ago(started, now)}); {data}", synced)
+    if account["last_sync_error"] and failed and (done is None or failed > done):
+        text = f"the last sync failed {ago(failed, now)}: {account['last_sync_error']} ({data})"
+        return AccountSync(pk, name, "error", text, synced)
     if done is None:
-        return AccountSync(account.pk, account.name, "never", "never synced yet")
-    took = f" in {account.last_sync_duration:.1f} s" if account.last_sync_duration is not None else ""
-    return AccountSync(account.pk, account.name, "ok", f"synced {ago(done, now)}{took}", synced)
+        return AccountSync(pk, name, "never", "never synced yet")
+    duration = account["last_sync_duration"]
+    took = f" in {duration:.1f} s" if duration is not None else ""
+    return AccountSync(pk, name, "ok", f"synced {ago(done, now)}{took}", synced)
 
 
 def accounts_sync_status() -> list[AccountSync]:
     """Every active account with when it last synced, how long it took, or its last error in plain words."""
     now = timezone.now()
-    accounts = Account.objects.filter(is_active=True).only(
-        "name",
-        "last_sync_started_at",
-        "last_sync_at",
-        "last_sync_duration",
-        "last_sync_error",
-        "last_sync_error_at",
-    )
-    return [_sync_text(account, now) for account in accounts]
+    return [_sync_text(account, now) for account in Account.objects.filter(is_active=True).values(*SYNC_FIELDS)]
 
 
 # --- The device picker ---------------------------------------------------------------------------------------------
@@ -114,7 +118,7 @@ PICKER_STATES: dict[str, str] = {
     "locked": "locked",
     "removed": "removed from the account",
 }
-# The columns a picker row shows, read as plain values: no model instances to build, cheap template lookups.
+# The columns a picker row shows, read as plain values: a page of rows builds no model instances.
 PICKER_COLUMNS = (
     "pk",
     "api_id",
@@ -149,10 +153,9 @@ def _picker_values(devices: QuerySet[Device]) -> QuerySet[Device, dict[str, Any]
 
 
 def _int_or_none(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None
+    """A positive whole number small enough for any database column, or None."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
 
 
 @dataclass(frozen=True)
@@ -302,7 +305,7 @@ def device_picker(query: PickerQuery) -> QuerySet[Device]:
     return devices.order_by(*order)
 
 
-def device_picker_page(query: PickerQuery, per_page: int = PICKER_PAGE_SIZE) -> Page:
+def device_picker_page(query: PickerQuery, per_page: int = PICKER_PAGE_SIZE) -> Page[dict[str, Any]]:
     """One page of picker rows (dicts of PICKER_COLUMNS, customer, job_*, lock_*, refusal); two queries.
 
     Without a search the page is a LIMIT over an index and the count is cheap. A search has to read every
@@ -310,6 +313,7 @@ def device_picker_page(query: PickerQuery, per_page: int = PICKER_PAGE_SIZE) -> 
     the page's rows by primary key, instead of a count and a page query that would each scan the table.
     """
     devices = device_picker(query)
+    page: Page[Any]
     if query.terms:
         page = Paginator(list(devices.values_list("pk", flat=True)), per_page).get_page(query.page)
         by_pk = {row["pk"]: row for row in _picker_values(Device.objects.filter(pk__in=page.object_list))}
@@ -317,10 +321,17 @@ def device_picker_page(query: PickerQuery, per_page: int = PICKER_PAGE_SIZE) -> 
     else:
         # Counted before the customer name is joined in, so the count stays a bare COUNT(*) over an index.
         page = Paginator(devices, per_page).get_page(query.page)
-        rows = list(_picker_values(page.object_list))  # type: ignore[arg-type]
+        rows = list(_picker_values(page.object_list))  # type: ignore[arg-type]  # a sliced QuerySet
     _picker_rows_annotate(rows)
-    page.object_list = rows
-    return page
+    # The paginator counted ids or devices; the page carries their rows.
+    return Page(rows, page.number, cast("Paginator[dict[str, Any]]", page.paginator))
+
+
+def device_picker_row(pk: int) -> dict[str, Any] | None:
+    """One device's picker row (for live updates of a row), or None if there is no such device."""
+    rows = list(_picker_values(Device.objects.filter(pk=pk)))
+    _picker_rows_annotate(rows)
+    return rows[0] if rows else None
 
 
 def _picker_rows_annotate(rows: list[dict[str, Any]]) -> None:
@@ -357,7 +368,7 @@ def picker_refusal(row: dict[str, Any], now: datetime | None = None) -> str | No
     return None
 
 
-def picker_page_links(query: PickerQuery, page: Page) -> dict[str, str]:
+def picker_page_links(query: PickerQuery, page: Page[Any]) -> dict[str, str]:
     """Query strings of the first, previous, next and last pages (only those that exist); empty on one page."""
     links = {}
     if page.has_previous():

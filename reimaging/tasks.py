@@ -69,18 +69,29 @@ def jobs_sweep() -> int:
 
 
 @shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)
-def inventory_sync(account_id: int | None = None) -> None:
-    """Sync one account's inventory, or every active account's (beat, every INVENTORY_SYNC_INTERVAL)."""
-    accounts = Account.objects.filter(is_active=True)
-    if account_id is not None:
-        accounts = accounts.filter(pk=account_id)
-    for account in accounts:
-        lock = _single_flight(f"inventory_sync:{account.pk}", 660)
-        if lock is None:
-            continue
-        try:
-            services.inventory_sync(account=account)
-        except voxel.VoxelError as exc:
-            log.warning("inventory sync of %s failed: %s", account.name, type(exc).__name__)
-        finally:
-            lock.release()
+def inventory_sync(account_id: int | None = None) -> int:
+    """Sync one account's inventory; without an id (beat, every INVENTORY_SYNC_INTERVAL) enqueue one per account.
+
+    One task per account lets several workers sync accounts side by side, and one slow or failing API never
+    holds up the others. Returns how many accounts were synced or enqueued.
+    """
+    if account_id is None:
+        ids = list(Account.objects.filter(is_active=True).values_list("pk", flat=True))
+        for pk in ids:
+            inventory_sync.delay(pk)
+        return len(ids)
+    account = Account.objects.filter(pk=account_id, is_active=True).first()
+    if account is None:
+        return 0
+    lock = _single_flight(f"inventory_sync:{account.pk}", 660)
+    if lock is None:  # a sync of this account is running already; its result is as fresh as ours would be
+        return 0
+    try:
+        services.inventory_sync(account=account)
+    except voxel.VoxelError as exc:
+        # Recorded on the account (the picker and the banner show it); beat tries again at the next interval.
+        log.warning("inventory sync of %s failed: %s", account.name, type(exc).__name__)
+        return 0
+    finally:
+        lock.release()
+    return 1

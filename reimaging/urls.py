@@ -12,6 +12,7 @@ urlpatterns = [
     path("devices/<int:pk>/lock/", devices.device_lock, name="device_lock"),
     path("devices/<int:pk>/unlock/", devices.device_unlock, name="device_unlock"),
     path("devices/refresh/", devices.inventory_refresh, name="inventory_refresh"),
+    path("devices/sync-status/", devices.inventory_status, name="inventory_status"),
     # Reimage
     path("devices/<int:pk>/reimage/", reimage.reimage_create, name="reimage_create"),
     path("devices/<int:pk>/reimage/validate/", reimage.reimage_validate, name="reimage_validate"),

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -16,6 +17,7 @@ from django.utils.ipv6 import clean_ipv6_address
 from reimaging import voxel
 from reimaging.audit import audit_record
 from reimaging.clients import client_for
+from reimaging.crypto import DecryptionError
 from reimaging.models import Account, AuditEntry, Device, Image, ImageVersion, IpAssignment, Vlan
 
 
@@ -107,6 +109,9 @@ def inventory_sync(*, account: Account) -> SyncResult:
     except voxel.VoxelError as exc:
         _sync_failed(account, voxel_error_text(exc))
         raise
+    except DecryptionError as exc:
+        _sync_failed(account, str(exc))
+        raise
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -142,16 +147,19 @@ def _store_devices(account: Account, api_devices: Sequence[voxel.Device], now: d
     A sync usually finds little changed; comparing against what is stored keeps the writes (and the time) in
     proportion to the changes rather than to the size of the account.
     """
-    stored = {
-        values[0]: values[1:]
-        for values in Device.objects.filter(account=account).values_list("api_id", "pk", *DEVICE_COMPARE_FIELDS)
+    stored: dict[int, tuple[int, tuple[Any, ...]]] = {
+        api_id: (pk, tuple(values))
+        for api_id, pk, *values in Device.objects.filter(account=account).values_list(
+            "api_id", "pk", *DEVICE_COMPARE_FIELDS
+        )
     }
+    by_id = {d.id: d for d in api_devices}  # once each, even if the API repeated one (an upsert may not)
     changed = []
-    for api in api_devices:
+    for api_id, api in by_id.items():
         fields = _device_fields(api, now)
-        before = stored.get(api.id)
-        if before is None or before[1:] != tuple(fields[name] for name in DEVICE_COMPARE_FIELDS):
-            changed.append(Device(account=account, api_id=api.id, first_seen_at=now, **fields))
+        before = stored.get(api_id)
+        if before is None or before[1] != tuple(fields[name] for name in DEVICE_COMPARE_FIELDS):
+            changed.append(Device(account=account, api_id=api_id, first_seen_at=now, **fields))
     Device.objects.bulk_create(
         changed,
         batch_size=500,
@@ -159,16 +167,16 @@ def _store_devices(account: Account, api_devices: Sequence[voxel.Device], now: d
         unique_fields=["account", "api_id"],
         update_fields=DEVICE_SYNC_FIELDS,
     )
-    seen = {d.id for d in api_devices}
-    gone = [values[0] for api_id, values in stored.items() if api_id not in seen and not values[-1]]
+    is_removed = DEVICE_COMPARE_FIELDS.index("is_removed")
+    gone = [pk for api_id, (pk, values) in stored.items() if api_id not in by_id and not values[is_removed]]
     for chunk in _chunks(gone, 500):
         Device.objects.filter(pk__in=chunk).update(is_removed=True, removed_at=now)
     # One statement, however many devices: "seen by the API at this sync", also for the unchanged ones.
     Device.objects.filter(account=account, is_removed=False).update(synced_at=now)
-    ids = {api_id: values[0] for api_id, values in stored.items()}
-    if len(ids) < len(seen):
+    ids = {api_id: pk for api_id, (pk, _) in stored.items()}
+    if not by_id.keys() <= ids.keys():
         ids = dict(Device.objects.filter(account=account).values_list("api_id", "pk"))
-    _store_addresses(account, api_devices, ids)
+    _store_addresses(account, list(by_id.values()), ids)
     return len(gone)
 
 
@@ -312,5 +320,5 @@ def inventory_refresh(*, user: Any, request: HttpRequest | None = None) -> list[
         request=request,
     )
     for pk, _ in accounts:
-        transaction.on_commit(lambda pk=pk: inventory_sync_task.delay(pk))
+        transaction.on_commit(partial(inventory_sync_task.delay, pk))
     return [pk for pk, _ in accounts]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from reimaging import selectors, services
@@ -28,14 +28,6 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true"}
 PICKER_MAX_QUERIES = 12  # session, user, perms (2), groups, banner, accounts, facilities, count, page, jobs, locks
 DEVICE_PAGE_MAX_QUERIES = 13  # + addresses, VLANs, jobs, locks, and the refusal check (lock, active job)
-
-
-def _reimage_url(device: Device) -> str | None:
-    """The reimage form's URL, or None while that view has not landed yet."""
-    try:
-        return reverse("reimage_create", args=[device.pk])
-    except NoReverseMatch:
-        return None
 
 
 @pytest.fixture
@@ -71,13 +63,14 @@ def test_device_list_shows_columns_and_badges(client_as, acme) -> None:
     html = client_as("operator").get(reverse("device_list")).content.decode()
 
     assert _rows(html) == ["200003", "200005", "200004", "200002", "200001"]  # by hostname
-    for text in ("Acme Hosting", "web01.acme.example", "LGA7", "VoxSERVER", "VoxCLOUD", "CentOS 5", "198.18.0.2"):
+    for text in ("Acme Hosting", "web01.acme.example", "lga7", "VoxSERVER", "VoxCLOUD", "CentOS 5", "198.18.0.2"):
         assert text in html
     assert f'href="{reverse("device_detail", args=[device.pk])}"' in html
     assert f"reimage #{job.pk} by bob" in html and f'href="{reverse("job_detail", args=[job.pk])}"' in html
     assert "locked by alice" in html
     assert html.count('data-badge="undefined"') == 1 and failed.label in html
-    assert "VoxCLOUD virtual machine; only VoxSERVERs can be reimaged here" in html
+    assert "VoxCLOUD virtual machine; only VoxSERVERs can be reimaged here" in html  # the title; shown short
+    assert ">VoxCLOUD VM: only VoxSERVERs can be reimaged here<" in html
     assert f"Device {locked.api_id} is locked by alice since" in html
     assert f"Device {busy.api_id} is busy: reimage #{job.pk} by bob" in html
     assert cloud.label in html
@@ -86,15 +79,12 @@ def test_device_list_shows_columns_and_badges(client_as, acme) -> None:
 def test_device_list_reimage_action_only_for_voxservers_and_permitted_users(client_as, acme) -> None:
     server = DeviceFactory(account=acme)
     cloud = DeviceFactory(account=acme, kind=Device.Kind.VOXCLOUD)
-    url = _reimage_url(server)
 
     operator = client_as("operator").get(reverse("device_list")).content.decode()
     viewer = client_as("viewer").get(reverse("device_list")).content.decode()
 
-    if url:  # the reimage form may land after the picker; the guard keeps the picker working meanwhile
-        assert f'href="{url}"' in operator
-        assert f'href="{_reimage_url(cloud)}"' not in operator
-        assert f'href="{url}"' not in viewer
+    assert f'href="{reverse("reimage_create", args=[server.pk])}"' in operator
+    assert reverse("reimage_create", args=[cloud.pk]) not in operator
     assert ">Reimage<" not in viewer
 
 
@@ -173,7 +163,9 @@ def test_device_list_filters_by_customer_facility_and_type(client_as, acme) -> N
     assert found(customer=str(other.pk)) == {str(c.api_id)}
     assert found(facility="ams2") == {str(b.api_id), str(c.api_id)}
     assert found(facility="AMS2", type="voxcloud") == {str(b.api_id)}
-    assert found(type="nonsense") == {str(a.api_id), str(b.api_id), str(c.api_id)}  # unknown values are ignored
+    everything = {str(a.api_id), str(b.api_id), str(c.api_id)}
+    assert found(type="nonsense") == everything  # unknown values are ignored
+    assert found(customer="99999999999999999999999", page="-3", sort="';drop") == everything
 
 
 def test_device_list_filters_by_state(client_as, acme) -> None:
@@ -260,6 +252,16 @@ def test_device_list_shows_sync_status_and_errors_in_plain_words(client_as) -> N
     assert "Bad</strong>: the last sync failed 1 min ago: The Voxel API rejected our credentials" in html
 
 
+def test_inventory_status_is_the_polled_sync_line(client_as) -> None:
+    AccountFactory(name="Good", last_sync_at=timezone.now() - timedelta(minutes=3), last_sync_duration=0.8)
+
+    html = client_as("viewer").get(reverse("inventory_status"), headers=HTMX).content.decode()
+
+    assert html.lstrip().startswith('<section id="sync-status"') and "<html" not in html
+    assert 'hx-trigger="every 15s"' in html and "Good</strong>: synced 3 min ago in 0.8 s" in html
+    assert client_as(None).get(reverse("inventory_status")).status_code == 403
+
+
 def test_device_list_query_count_is_constant(client_as, acme, django_assert_max_num_queries) -> None:
     client = client_as("operator")
 
@@ -303,6 +305,35 @@ def test_picker_refusal_matches_the_service(acme) -> None:
     assert "running 7 min" in next(row["refusal"] for row in rows if row["pk"] == busy.pk)
 
 
+def test_device_list_escapes_what_the_api_and_users_wrote(client_as, acme) -> None:
+    device = DeviceFactory(account=acme, label="<script>x</script>", description='"><img src=x>', os_name="<b>")
+    DeviceLock.objects.create(device=device, reason="<i>db</i>", locked_by=UserFactory(username="alice"))
+
+    html = client_as("operator").get(reverse("device_list")).content.decode()
+
+    assert "<script>x" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "<img src=x>" not in html and "&lt;b&gt;" in html
+    assert "<i>db</i>" not in html and "&lt;i&gt;db&lt;/i&gt;" in html
+
+
+def test_device_row_for_live_updates_follows_the_reimage_permission(acme) -> None:
+    from reimaging.streams import render_device_row
+
+    device = DeviceFactory(account=acme)
+    url = reverse("reimage_create", args=[device.pk])
+
+    with_action = render_device_row(device.pk, True)
+    without = render_device_row(device.pk, False)
+
+    assert with_action is not None and without is not None
+    assert with_action.startswith(f'<tr id="device-row-{device.pk}" sse-swap="device-row-{device.pk}"')
+    assert 'hx-target="this" hx-swap="outerHTML"' in with_action
+    assert f'href="{url}"' in with_action and f'href="{url}"' not in without
+    ReimageJobFactory(device=device, requested_by=UserFactory(username="bob"))
+    assert "reimage #" in (render_device_row(device.pk, True) or "")
+    assert render_device_row(999_999, True) is None
+
+
 # --- Refresh -------------------------------------------------------------------------------------------------------
 
 
@@ -343,20 +374,32 @@ def test_inventory_refresh_refuses_viewers_gets_and_foreign_redirects(
 
     operator = client_as("operator")
     assert operator.get(reverse("inventory_refresh")).status_code == 405
-    response = operator.post(reverse("inventory_refresh"), {"next": "https://evil.example/"})
-    assert response["Location"] == reverse("device_list")
+    for foreign in ("https://evil.example/", "//evil.example/devices/"):
+        response = operator.post(reverse("inventory_refresh"), {"next": foreign})
+        assert response["Location"] == reverse("device_list")
 
 
 # --- Device page ---------------------------------------------------------------------------------------------------
 
 
 def test_device_detail_shows_attributes_addresses_with_vlans_and_jobs(client_as, acme) -> None:
-    device = DeviceFactory(account=acme, label="web01.acme.example", facility="lga7", memory_mb=8192,
-                           location={"rack": "R12"}, access_methods=[{"type": "ssh", "username": "root"}])  # fmt: skip
+    device = DeviceFactory(
+        account=acme,
+        label="web01.acme.example",
+        facility="lga7",
+        memory_mb=8192,
+        location={"rack": "Rack 12"},
+        access_methods=[{"type": "ssh", "username": "root"}],
+    )
     VlanFactory(account=acme, api_id="201", kind="backend", facility="lga7",
                 subnets=[{"network": "10.0.0.0/27", "gateway": "10.0.0.1"}])  # fmt: skip
-    VlanFactory(account=acme, api_id="202", kind="backend", facility="ams2",
-                subnets=[{"network": "10.0.0.0/24", "gateway": "10.0.0.1"}])  # fmt: skip (another facility)
+    VlanFactory(
+        account=acme,
+        api_id="202",
+        kind="backend",
+        facility="ams2",
+        subnets=[{"network": "10.0.0.0/24", "gateway": "10.0.0.1"}],
+    )  # fmt: skip (another facility)
     IpAssignmentFactory(device=device, kind="backend", address="10.0.0.5")
     IpAssignmentFactory(device=device, kind="frontend", address="203.0.113.9")
     old = ReimageJobFactory(device=device, state=ReimageJob.State.FAILED, created_at=timezone.now() - timedelta(days=1))
@@ -364,7 +407,7 @@ def test_device_detail_shows_attributes_addresses_with_vlans_and_jobs(client_as,
 
     html = client_as("viewer").get(reverse("device_detail", args=[device.pk])).content.decode()
 
-    for text in ("web01.acme.example", "Acme Hosting", "8192 MB", "rack R12", "ssh as root", "LGA7 - New York"):
+    for text in ("web01.acme.example", "Acme Hosting", "8192 MB", "Rack 12", "ssh as root", "LGA7 - New York"):
         assert text in html
     assert "VLAN 201" in html and "10.0.0.0/27" in html and "VLAN 202" not in html
     assert "in no VLAN of this account at LGA7" in html  # 203.0.113.9
@@ -380,12 +423,14 @@ def test_device_detail_reimage_action_and_refusals(client_as, acme) -> None:
     client = client_as("operator")
 
     html = client.get(reverse("device_detail", args=[server.pk])).content.decode()
-    url = _reimage_url(server)
-    if url:
-        assert f'href="{url}"' in html
-    assert "only VoxSERVERs can be reimaged here" in client.get(reverse("device_detail", args=[cloud.pk])).content.decode()
+    assert f'href="{reverse("reimage_create", args=[server.pk])}"' in html
+    assert (
+        "only VoxSERVERs can be reimaged here" in client.get(reverse("device_detail", args=[cloud.pk])).content.decode()
+    )
     busy_html = client.get(reverse("device_detail", args=[busy.pk])).content.decode()
-    assert f"is busy: reimage #{job.pk}" in busy_html and (not _reimage_url(busy) or _reimage_url(busy) not in busy_html)
+    assert f"is busy: reimage #{job.pk}" in busy_html and reverse("reimage_create", args=[busy.pk]) not in busy_html
+    viewer = client_as("viewer").get(reverse("device_detail", args=[server.pk])).content.decode()
+    assert reverse("reimage_create", args=[server.pk]) not in viewer
 
 
 def test_device_detail_lock_buttons_only_for_admins(client_as, acme) -> None:
@@ -400,7 +445,9 @@ def test_device_lock_and_unlock_by_admin(client_as, acme) -> None:
     device = DeviceFactory(account=acme)
     client = client_as("admin")
 
-    response = client.post(reverse("device_lock", args=[device.pk]), {"reason": "customer's production DB"}, follow=True)
+    response = client.post(
+        reverse("device_lock", args=[device.pk]), {"reason": "customer's production DB"}, follow=True
+    )
 
     html = response.content.decode()
     assert "is locked: it cannot be reimaged until it is unlocked" in html
@@ -452,3 +499,104 @@ def test_device_detail_query_count_is_constant(client_as, acme, django_assert_ma
 
 def test_device_detail_missing_device_is_404(client_as) -> None:
     assert client_as("viewer").get(reverse("device_detail", args=[999999])).status_code == 404
+
+
+# --- In the browser ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_browser_picker_search_as_you_type_keeps_the_box_and_the_url(asgi_server, page, make_user) -> None:
+    make_user("viewer", "vera")
+    account = AccountFactory(name="Acme Hosting", last_sync_at=timezone.now())
+    for n in range(30):
+        DeviceFactory(account=account, label=f"{'web' if n % 2 else 'db'}{n:02d}.acme.example", facility="lga7")
+    DeviceFactory(account=account, label="web99.acme.example", facility="ams2")
+    page.goto(f"{asgi_server}/accounts/login/")
+    page.get_by_label("Username").fill("vera")
+    page.get_by_label("Password").fill("pw-vera")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{asgi_server}/devices/")
+    assert page.get_by_test_id("result-count").inner_text().startswith("31 devices")
+
+    box = page.get_by_label("Search")
+    page.evaluate("window.searchBox = document.getElementById('picker-q')")
+    box.press_sequentially("web", delay=40)
+    page.wait_for_url(f"{asgi_server}/devices/?q=web")
+    page.get_by_test_id("result-count").filter(has_text="16 devices match").wait_for()
+    # For screen readers; the announcement is written just after the swap, so wait for it rather than race it.
+    page.wait_for_function(
+        "() => (document.getElementById('picker-announce').innerText || '').startsWith('16 devices match')"
+    )
+    # The box being typed in was never replaced, and still has the keyboard.
+    assert page.evaluate(
+        "document.getElementById('picker-q') === window.searchBox && document.activeElement === window.searchBox"
+    )
+    assert box.input_value() == "web"
+
+    page.get_by_label("Facility").select_option("ams2")
+    page.wait_for_url(f"{asgi_server}/devices/?q=web&facility=ams2")
+    page.get_by_test_id("result-count").filter(has_text="1 device match").wait_for()
+
+    page.go_back()
+    page.wait_for_url(f"{asgi_server}/devices/?q=web")
+    page.get_by_test_id("result-count").filter(has_text="16 devices match").wait_for()
+    assert page.get_by_label("Facility").input_value() == ""
+
+    page.reload()
+    assert page.get_by_label("Search").input_value() == "web"
+    assert page.get_by_test_id("result-count").inner_text().startswith("16 devices match")
+
+    # A sort chosen by clicking a heading survives further typing (it lives in the URL and in the form).
+    page.get_by_role("link", name="Id").click()
+    page.wait_for_url(f"{asgi_server}/devices/?q=web&sort=id")
+    page.get_by_label("Search").fill("web9")
+    page.wait_for_url(f"{asgi_server}/devices/?q=web9&sort=id")
+    page.get_by_test_id("result-count").filter(has_text="1 device matches").wait_for()
+
+
+@pytest.mark.browser
+def test_browser_picker_works_without_javascript(asgi_server, browser, make_user) -> None:
+    make_user("viewer", "nojs")
+    account = AccountFactory(last_sync_at=timezone.now())
+    DeviceFactory(account=account, label="web01.acme.example")
+    DeviceFactory(account=account, label="db01.acme.example")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{asgi_server}/accounts/login/")
+        page.get_by_label("Username").fill("nojs")
+        page.get_by_label("Password").fill("pw-nojs")
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{asgi_server}/devices/")
+        page.get_by_label("Search").fill("db01")
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url(f"{asgi_server}/devices/?q=db01*")
+        assert page.get_by_test_id("result-count").inner_text().startswith("1 device match")
+        assert page.get_by_role("link", name="db01.acme.example").count() == 1
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_browser_picker_row_goes_live_when_its_job_changes(asgi_server, page, make_user) -> None:
+    from reimaging.events import job_changed_publish
+
+    make_user("operator", "otto")
+    account = AccountFactory(last_sync_at=timezone.now())
+    device = DeviceFactory(account=account, label="live01.acme.example")
+    DeviceFactory(account=account, label="other01.acme.example")
+    page.goto(f"{asgi_server}/accounts/login/")
+    page.get_by_label("Username").fill("otto")
+    page.get_by_label("Password").fill("pw-otto")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{asgi_server}/devices/")
+    page.locator("#live-status[data-live-status='live']").wait_for()
+    row = page.locator(f"#device-row-{device.pk}")
+    assert row.get_by_role("link", name="Reimage", exact=True).count() == 1
+
+    job = ReimageJobFactory(device=device, requested_by=UserFactory(username="bob"))
+    job_changed_publish(job.pk, device_id=device.pk, state=job.state)
+
+    row.locator("[data-badge='active']").filter(has_text=f"reimage #{job.pk} by bob").wait_for()
+    assert row.get_by_role("link", name="Reimage", exact=True).count() == 0
+    assert page.locator("#device-results tbody tr").count() == 2  # only that row changed, in place

@@ -92,9 +92,7 @@ def test_inventory_sync_stores_what_changed_and_repairs_addresses(sim, account) 
     assert "renamed.acme.example" in device.search_text and "moved to rack 9" in device.search_text
     assert device.first_seen_at == first_seen
     assert {ip.address for ip in device.ip_assignments.all()} == {a.ip for a in first.ips}
-    assert IpAssignment.objects.filter(device__account=account).count() == sum(
-        len(d.ips) for d in _sim_devices(sim)
-    )
+    assert IpAssignment.objects.filter(device__account=account).count() == sum(len(d.ips) for d in _sim_devices(sim))
 
 
 def test_inventory_sync_failed_changes_nothing_stored(sim, account) -> None:
@@ -133,19 +131,28 @@ def test_inventory_sync_rejected_credentials_say_what_to_check(sim, account) -> 
     assert selectors.accounts_sync_status()[0].text.startswith("the last sync failed just now")
 
 
-def test_inventory_sync_task_syncs_every_active_account(sim, account, redis_url) -> None:
-    inactive = AccountFactory(api_url=sim.api_url, is_active=False)
-
-    tasks.inventory_sync()
+def test_inventory_sync_task_syncs_one_account(sim, account, redis_url) -> None:
+    assert tasks.inventory_sync(account.pk) == 1
 
     assert Device.objects.filter(account=account).count() == len(_sim_devices(sim))
-    assert not Device.objects.filter(account=inactive).exists()
+
+
+def test_inventory_sync_task_from_beat_enqueues_one_task_per_active_account(sim, account, monkeypatch) -> None:
+    other = AccountFactory(api_url=sim.api_url)
+    AccountFactory(api_url=sim.api_url, is_active=False)
+    sent: list[tuple[int, ...]] = []
+    monkeypatch.setattr(tasks.inventory_sync, "delay", lambda *args: sent.append(args))
+
+    assert tasks.inventory_sync() == 2
+
+    assert sorted(sent) == sorted([(account.pk,), (other.pk,)])  # ids only
+    assert not Device.objects.exists()  # the per-account tasks do the work
 
 
 def test_inventory_sync_task_survives_a_failing_account(sim, account, redis_url) -> None:
     sim.add_fault(kind="http", status=503, count=1, method="voxel.devices.list")
 
-    tasks.inventory_sync(account.pk)  # logged, not raised: beat runs it again at the next interval
+    assert tasks.inventory_sync(account.pk) == 0  # logged, not raised: beat runs it again at the next interval
 
     account.refresh_from_db()
     assert account.last_sync_error and not Device.objects.exists()

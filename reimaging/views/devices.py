@@ -35,8 +35,12 @@ def _pk_url(name: str) -> Callable[[int], str]:
 # the picker re-renders them on every keystroke, and the template language spends ~250 function calls on a row of
 # a dozen cells (see benchmarks/bench_picker.py). Every value goes through html.escape, which is what Django's
 # escape() does for plain strings; the rest of the page is the template.
+# A row is its own SSE target (reimaging.streams pushes "device-row-<pk>" when its device's job changes); hx-target
+# "this" overrides the results region that the picker's other requests inherit.
 ROW = (
-    '<tr><td>{customer}</td><td class="device-id">{api_id}</td><td><a href="{url}">{name}</a>{description}</td>'
+    '<tr id="device-row-{pk}" sse-swap="device-row-{pk}" hx-target="this" hx-swap="outerHTML">'
+    '<td>{customer}</td><td class="device-id">{api_id}</td>'
+    '<td class="host"><a href="{url}">{name}</a>{description}</td>'
     '<td class="facility">{facility}</td><td>{type}</td><td>{os_name}</td><td class="num">{cores}</td>'
     '<td class="ips">{frontend_ips}</td><td class="ips">{backend_ips}</td><td>{badges}</td>'
     '<td class="action">{action}</td></tr>'
@@ -46,7 +50,9 @@ BADGE_JOB = '<a class="badge badge-active" href="{}" data-badge="active">reimage
 BADGE_LOCK = '<span class="badge badge-lock" data-badge="locked">locked by {}</span> '
 BADGE_UNDEFINED = '<span class="badge badge-undefined" data-badge="undefined">state undefined</span> '
 BADGE_REMOVED = '<span class="badge badge-removed">removed</span>'
-REFUSAL = '<span class="muted small refusal">{}</span>'
+REFUSAL = '<span class="muted small refusal" title="{}">{}</span>'
+# Said on every cloud row, so said short; the full sentence is the title, and the device page's.
+CLOUD_REFUSAL = "VoxCLOUD VM: only VoxSERVERs can be reimaged here"
 REIMAGE = '<a class="button primary small-button" href="{}">Reimage</a>'
 
 
@@ -66,11 +72,13 @@ def _picker_row_html(row: dict[str, Any], urls: dict[str, Callable[[int], str]],
     if row["is_removed"]:
         badges += BADGE_REMOVED
     if row["refusal"]:
-        action = REFUSAL.format(_e(row["refusal"]))
+        short = CLOUD_REFUSAL if row["kind"] == Device.Kind.VOXCLOUD and not row["is_removed"] else row["refusal"]
+        action = REFUSAL.format(_e(row["refusal"]), _e(short))
     else:
         action = REIMAGE.format(_e(urls["reimage"](row["pk"]))) if can_reimage else ""
     return SafeString(
         ROW.format(
+            pk=row["pk"],
             customer=_e(row["customer"]),
             api_id=row["api_id"],
             url=_e(urls["detail"](row["pk"])),
@@ -88,21 +96,36 @@ def _picker_row_html(row: dict[str, Any], urls: dict[str, Callable[[int], str]],
     )
 
 
+def _row_urls() -> dict[str, Callable[[int], str]]:
+    return {"detail": _pk_url("device_detail"), "reimage": _pk_url("reimage_create"), "job": _pk_url("job_detail")}
+
+
 def _picker_rows_html(rows: list[dict[str, Any]], *, can_reimage: bool) -> list[SafeString]:
     """The page's rows as HTML, each URL reversed once per page rather than per row."""
-    urls = {"detail": _pk_url("device_detail"), "reimage": _pk_url("reimage_create"), "job": _pk_url("job_detail")}
+    urls = _row_urls()
     return [_picker_row_html(row, urls, can_reimage) for row in rows]
 
 
-@require_GET
-@permission_required("reimaging.view_device", raise_exception=True)
-def device_list(request: HtmxHttpRequest) -> TemplateResponse:
-    """Every device of every account: search, filters, sort and page from the URL; HTMX gets only the results."""
-    query = selectors.PickerQuery.from_params(request.GET)
+def device_row_context(device_pk: int) -> dict[str, Any] | None:
+    """Context of the picker's device-row partial for one device (live updates), or None if it is gone.
+
+    The stream renders a row once for the users who may reimage and once for those who may not, choosing with
+    perms.reimaging.start_reimage; both forms are built here and the partial picks one.
+    """
+    row = selectors.device_picker_row(device_pk)
+    if row is None:
+        return None
+    urls = _row_urls()
+    return {
+        "row_with_reimage": _picker_row_html(row, urls, True),
+        "row_without_reimage": _picker_row_html(row, urls, False),
+    }
+
+
+def _picker_context(request: HttpRequest, query: selectors.PickerQuery) -> dict[str, Any]:
     page = selectors.device_picker_page(query)
-    can_reimage = request.user.has_perm("reimaging.start_reimage")
     accounts = selectors.accounts_sync_status()
-    context = {
+    return {
         "nav": "devices",
         "query": query,
         "page": page,
@@ -111,8 +134,17 @@ def device_list(request: HtmxHttpRequest) -> TemplateResponse:
         "filters": selectors.picker_filters(query, accounts, selectors.picker_facilities()),
         "accounts": accounts,
         "synced_any": any(account.synced for account in accounts),
-        "rows": _picker_rows_html(page.object_list, can_reimage=can_reimage),  # type: ignore[arg-type]
+        "rows": _picker_rows_html(list(page.object_list), can_reimage=request.user.has_perm("reimaging.start_reimage")),
+        "stream_devices": ",".join(str(row["pk"]) for row in page.object_list),
     }
+
+
+@require_GET
+@permission_required("reimaging.view_device", raise_exception=True)
+def device_list(request: HtmxHttpRequest) -> TemplateResponse:
+    """Every device of every account: search, filters, sort and page from the URL; HTMX gets only the results."""
+    query = selectors.PickerQuery.from_params(request.GET)
+    context = _picker_context(request, query)
     template = "reimaging/device_list.html"
     # A history restore (back button with htmx's cache off) needs the whole page, not the fragment.
     partial = request.htmx and not request.htmx.history_restore_request
@@ -120,9 +152,17 @@ def device_list(request: HtmxHttpRequest) -> TemplateResponse:
     patch_vary_headers(response, ["HX-Request"])
     if partial:
         # The server names the canonical URL (no empty parameters, the page actually shown) for the address bar.
-        canonical = query.querystring(page=page.number)
+        canonical = query.querystring(page=context["page"].number)
         response = push_url(response, f"{request.path}?{canonical}" if canonical else request.path)
     return response
+
+
+@require_GET
+@permission_required("reimaging.view_device", raise_exception=True)
+def inventory_status(request: HttpRequest) -> TemplateResponse:
+    """The picker's sync status line (polled by the picker): when each account last synced, or its error."""
+    context = {"accounts": selectors.accounts_sync_status()}
+    return TemplateResponse(request, "reimaging/device_list.html#sync-status", context)
 
 
 @require_GET
@@ -179,7 +219,7 @@ def inventory_refresh(request: HttpRequest) -> HttpResponseRedirect:
     """Ask the worker to sync every account now; back to the picker view the button was pressed on."""
     account_ids = inventory_refresh_service(user=request.user, request=request)
     if account_ids:
-        messages.info(request, "Refreshing the inventory from the Voxel API; reload in a moment to see it.")
+        messages.info(request, "Refreshing the inventory from the Voxel API; the sync line shows when it is done.")
     else:
         messages.warning(request, "There is no active account to refresh: an admin adds one in the Django admin.")
     target = request.POST.get("next", "")

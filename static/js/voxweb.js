@@ -29,6 +29,14 @@
       target.setAttribute("aria-busy", "false");
     }
   });
+  // Say how many devices match now, through a live region that is not itself swapped out.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var results = document.getElementById("device-results");
+    var announce = document.getElementById("picker-announce");
+    if (!results || !announce || !event.detail || event.detail.elt !== results) { return; }
+    var count = results.querySelector("[data-announce], .empty");
+    announce.textContent = count ? count.textContent.trim() : "";
+  });
 })();
 
 // Forms marked data-submit-once (the reimage confirmation) are sent once: a double click must not post twice.
@@ -88,3 +96,11 @@
     if (button && button.parentElement) { button.parentElement.remove(); }
   });
 })();
+
+// The inventory Refresh button comes back to the picker view shown now, which search may have changed since load.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (form instanceof HTMLFormElement && form.hasAttribute("data-next-here") && form.elements.namedItem("next")) {
+    form.elements.namedItem("next").value = window.location.pathname + window.location.search;
+  }
+});
