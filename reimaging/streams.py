@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
@@ -32,6 +35,7 @@ HEARTBEAT = 15.0
 MAX_STREAMS_PER_USER = 12
 MAX_TOPICS = 200
 QUEUE_SIZE = 200
+SLOT_TTL = 3 * HEARTBEAT  # a stream not heard of for this long no longer counts against its user
 LIVE_OK = '<span class="live-dot" aria-hidden="true">●</span> <span class="live-text">live</span>'
 LIVE_DEGRADED = (
     '<span class="live-dot" aria-hidden="true">●</span> '
@@ -185,64 +189,129 @@ class Hub:
             await self._push_device(device_pk)
 
     async def publish(self, raw: bytes | str, *, final_notice: bool = True) -> None:
-        """Handle one 'job changed' message: render each affected partial once, queue it on its subscribers."""
+        """Handle one 'job changed' message: render each affected partial once, queue it on its subscribers.
+
+        Every partial the change needs is rendered in one trip to a worker thread, so a page showing several of
+        them waits for one hop, not one per partial.
+        """
         try:
             data = json.loads(raw)
             job_id = int(data["job"])
         except (ValueError, KeyError, TypeError):
             return
+        device_pk = data.get("device") if isinstance(data.get("device"), int) else None
         subs = list(self.subscribers)
         page_subs = [s for s in subs if s.job == job_id]
-        if page_subs:
-            rendered = await sync_to_async(render_job_status)(job_id)
-            self.renders += 1
-            timeline = await sync_to_async(render_job_timeline)(job_id)
-            self.renders += 1
-            if rendered:
-                html, final = rendered
-                messages = [sse_event(f"job-status-{job_id}", html)]
-                if timeline:
-                    messages.append(sse_event(f"job-timeline-{job_id}", timeline))
-                if final:
-                    messages.append(sse_event("close", "final"))
-                for sub in page_subs:
-                    for message in messages:
-                        sub.send(message)
         row_subs = [s for s in subs if s.all_rows or job_id in s.rows]
-        if row_subs:
-            row = await sync_to_async(render_job_row)(job_id)
-            self.renders += 1
-            if row:
-                message = sse_event(f"job-row-{job_id}", row)
-                for sub in row_subs:
+        device_subs = (
+            {
+                variant: [s for s in subs if (s.all_devices or device_pk in s.devices) and s.can_reimage is variant]
+                for variant in (True, False)
+            }
+            if device_pk is not None
+            else {True: [], False: []}
+        )
+        notice_wanted = final_notice and data.get("state") in ReimageJob.TERMINAL_STATES and bool(subs)
+        needs = Needs(
+            job_id=job_id,
+            status=bool(page_subs),
+            row=bool(row_subs),
+            device_pk=device_pk,
+            device_variants=tuple(v for v, group in device_subs.items() if group),
+            notice=notice_wanted,
+        )
+        if not needs.anything:
+            return
+        out = await sync_to_async(render_change)(needs)
+        self.renders += out.renders
+        if out.status:
+            html, final = out.status
+            messages = [sse_event(f"job-status-{job_id}", html)]
+            if out.timeline:
+                messages.append(sse_event(f"job-timeline-{job_id}", out.timeline))
+            if final:
+                messages.append(sse_event("close", "final"))
+            for sub in page_subs:
+                for message in messages:
                     sub.send(message)
-        device_pk = data.get("device")
-        if isinstance(device_pk, int):
-            await self._push_device(device_pk)
-        if final_notice and data.get("state") in ReimageJob.TERMINAL_STATES and subs:
-            notice = await sync_to_async(render_notice)(job_id)
-            if notice:
-                user_id, html = notice
-                message = sse_event("notice", html)
-                for sub in subs:
-                    if sub.user_id == user_id:
-                        sub.send(message)
+        if out.row:
+            message = sse_event(f"job-row-{job_id}", out.row)
+            for sub in row_subs:
+                sub.send(message)
+        for variant, html in out.device_rows.items():
+            message = sse_event(f"device-row-{device_pk}", html)
+            for sub in device_subs[variant]:
+                sub.send(message)
+        if out.notice:
+            user_id, html = out.notice
+            message = sse_event("notice", html)
+            for sub in subs:
+                if sub.user_id == user_id:
+                    sub.send(message)
 
     async def _push_device(self, device_pk: int) -> None:
-        for can_reimage in (True, False):
-            subs = [
-                s
-                for s in self.subscribers
-                if (s.all_devices or device_pk in s.devices) and s.can_reimage is can_reimage
-            ]
-            if not subs:
-                continue
-            row = await sync_to_async(render_device_row)(device_pk, can_reimage)
-            self.renders += 1
-            if row:
-                message = sse_event(f"device-row-{device_pk}", row)
-                for sub in subs:
+        variants = tuple(
+            v
+            for v in (True, False)
+            if any((s.all_devices or device_pk in s.devices) and s.can_reimage is v for s in self.subscribers)
+        )
+        if not variants:
+            return
+        out = await sync_to_async(render_change)(Needs(job_id=0, device_pk=device_pk, device_variants=variants))
+        self.renders += out.renders
+        for variant, html in out.device_rows.items():
+            message = sse_event(f"device-row-{device_pk}", html)
+            for sub in self.subscribers:
+                if (sub.all_devices or device_pk in sub.devices) and sub.can_reimage is variant:
                     sub.send(message)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Which partials one change needs, decided from who is subscribed."""
+
+    job_id: int
+    status: bool = False
+    row: bool = False
+    device_pk: int | None = None
+    device_variants: tuple[bool, ...] = ()
+    notice: bool = False
+
+    @property
+    def anything(self) -> bool:
+        return self.status or self.row or bool(self.device_variants) or self.notice
+
+
+@dataclass
+class Rendered:
+    """The partials rendered for one change."""
+
+    status: tuple[str, bool] | None = None
+    timeline: str | None = None
+    row: str | None = None
+    device_rows: dict[bool, str] = field(default_factory=dict)
+    notice: tuple[int | None, str] | None = None
+    renders: int = 0
+
+
+def render_change(needs: Needs) -> Rendered:
+    """Render, in one thread hop, every partial a change needs (each once, whoever watches it)."""
+    out = Rendered()
+    if needs.status:
+        out.status, out.timeline = render_job_status(needs.job_id), render_job_timeline(needs.job_id)
+        out.renders += 2
+    if needs.row:
+        out.row = render_job_row(needs.job_id)
+        out.renders += 1
+    for variant in needs.device_variants:
+        assert needs.device_pk is not None
+        html = render_device_row(needs.device_pk, variant)
+        out.renders += 1
+        if html:
+            out.device_rows[variant] = html
+    if needs.notice:
+        out.notice = render_notice(needs.job_id)
+    return out
 
 
 _hubs: dict[int, Hub] = {}
@@ -268,33 +337,54 @@ def _ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+_slot_clients: dict[tuple[int, str], aioredis.Redis] = {}
+
+
+def _slot_client() -> aioredis.Redis:
+    """One Redis client per event loop for the stream counter (not one per stream)."""
+    key = (id(asyncio.get_running_loop()), settings.REDIS_URL)
+    if key not in _slot_clients:
+        _slot_clients[key] = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    return _slot_clients[key]
+
+
 class _StreamSlots:
-    """A per-user cap on open streams, counted in Redis so that every web process shares it."""
+    """A per-user cap on open streams, shared by every web process through Redis.
+
+    Each stream is a member of a sorted set scored by when it expires; the heartbeat pushes that forward, so a
+    stream whose process died (a deploy, a crash) stops counting within SLOT_TTL seconds instead of locking
+    its user out.
+    """
 
     def __init__(self, user_id: int) -> None:
         self.key = f"voxweb:streams:{user_id}"
-        self.client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        self.member = uuid.uuid4().hex
         self.held = False
 
     async def take(self) -> bool:
+        now = time.time()
         try:
-            count = await self.client.incr(self.key)
-            await self.client.expire(self.key, 3600)
+            client = _slot_client()
+            await client.zremrangebyscore(self.key, "-inf", now)
+            if await client.zcard(self.key) >= MAX_STREAMS_PER_USER:
+                return False
+            await client.zadd(self.key, {self.member: now + SLOT_TTL})
+            await client.expire(self.key, int(SLOT_TTL * 2))
         except Exception:  # without Redis there is no fan-out either; let the stream show the current state
             return True
         self.held = True
-        if count > MAX_STREAMS_PER_USER:
-            await self.give_back()
-            return False
         return True
+
+    async def refresh(self) -> None:
+        if self.held:
+            with contextlib.suppress(Exception):
+                await _slot_client().zadd(self.key, {self.member: time.time() + SLOT_TTL})
 
     async def give_back(self) -> None:
         if self.held:
             self.held = False
             with contextlib.suppress(Exception):
-                await self.client.decr(self.key)
-        with contextlib.suppress(Exception):
-            await self.client.aclose()
+                await _slot_client().zrem(self.key, self.member)
 
 
 def _initial(sub: Subscriber) -> tuple[list[str], bool]:
@@ -317,6 +407,15 @@ def _initial(sub: Subscriber) -> tuple[list[str], bool]:
         if row:
             messages.append(sse_event(f"device-row-{device_pk}", row))
     return messages, final
+
+
+def _initial_then_release(sub: Subscriber) -> tuple[list[str], bool]:
+    """The initial state; then this request's database connection is closed, since a stream may stay open
+    for an hour and needs the database only through the hub from here on."""
+    try:
+        return _initial(sub)
+    finally:
+        connection.close()
 
 
 @login_not_required  # an EventSource cannot follow a login redirect; it gets a plain 401 instead
@@ -348,7 +447,7 @@ async def event_stream(request: HttpRequest) -> HttpResponseBase:
         try:
             the_hub.add(sub)  # before reading the state, so no change falls between the two
             yield "retry: 2000\n\n"
-            messages, final = await sync_to_async(_initial)(sub)
+            messages, final = await sync_to_async(_initial_then_release)(sub)
             for message in messages:
                 yield message
             yield sse_event("live", LIVE_OK if the_hub.connected else LIVE_DEGRADED)
@@ -359,6 +458,7 @@ async def event_stream(request: HttpRequest) -> HttpResponseBase:
                 try:
                     queued: str | None = await asyncio.wait_for(sub.queue.get(), timeout=HEARTBEAT)
                 except TimeoutError:
+                    await slots.refresh()
                     yield ": heartbeat\n\n"
                     continue
                 if queued is None:  # cut off for being too slow: end, the browser reconnects

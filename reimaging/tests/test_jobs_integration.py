@@ -57,7 +57,8 @@ def test_worker_runs_a_job_to_succeeded(synced, make_user, sim, celery_worker_pr
     wait_for(lambda: job_state(job) == State.SUCCEEDED, what="the job to succeed")
     assert len(sim.calls(REIMAGE)) == 1
     assert job.secrets_encrypted == ""
-    assert Device.objects.get(pk=job.device_id).label == "new0.example.com"
+    # The device is re-read from devices.list just after the job is marked succeeded.
+    wait_for(lambda: Device.objects.get(pk=job.device_id).label == "new0.example.com", what="the device refresh")
 
 
 def test_worker_retries_206_then_succeeds(synced, make_user, sim, celery_worker_process) -> None:

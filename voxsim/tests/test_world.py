@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections import Counter
 
 from voxsim import CUSTOMERS, render
@@ -52,14 +51,13 @@ def test_generate_is_believable():
             assert address.is_private or address in ipaddress.IPv4Network("198.18.0.0/15")
 
 
-def test_ten_thousand_devices_generate_and_list_fast():
+def test_ten_thousand_devices_generate_and_list():
     server = start(devices=10000)
     try:
         world = server.sim.world
         assert len(world.devices) == 10000
-        started = time.perf_counter()
+        # How fast is measured in benchmarks/, never asserted here (shared, noisy machines).
         body = render.devices(world, list(world.devices.values()), "normal")
-        assert time.perf_counter() - started < 1.0
         assert body.count("<device ") == 10000
         staff = Hapi(server.url, *STAFF)
         listed = staff.ok("voxel.devices.list", customer_id=1002).findall("devices/device")
