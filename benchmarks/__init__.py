@@ -1,1 +1,4 @@
-"""Side-by-side measurements: each bench_*.py exposes figures() -> {name: {"value", "unit", "floor"|"peer", "ratio"}}."""
+"""Side-by-side measurements.
+
+Each bench_*.py exposes figures() -> {name: {"value", "unit", "floor" or "peer", "ratio"}}; `make bench` runs them.
+"""
