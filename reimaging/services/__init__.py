@@ -3,7 +3,7 @@
 One module per area; import from `reimaging.services` (the names below), not from the modules.
 """
 
-from reimaging.services.inventory import SyncResult, device_refresh, inventory_sync, voxel_error_text
+from reimaging.services.inventory import SyncResult, device_refresh, inventory_refresh, inventory_sync, voxel_error_text
 from reimaging.services.jobs import (
     SECRET_PARAMS,
     ReimageRefused,
@@ -34,6 +34,7 @@ __all__ = [
     "device_refresh",
     "device_refusal",
     "device_unlock",
+    "inventory_refresh",
     "inventory_sync",
     "job_cancel",
     "job_retry",

@@ -20,7 +20,6 @@ from django_htmx.http import push_url
 
 from reimaging import selectors, services
 from reimaging.models import Device
-from reimaging.services.inventory import inventory_refresh as inventory_refresh_service
 from reimaging.views import HtmxHttpRequest
 
 
@@ -217,7 +216,7 @@ def device_unlock(request: HttpRequest, pk: int) -> HttpResponseRedirect:
 @permission_required("reimaging.refresh_inventory", raise_exception=True)
 def inventory_refresh(request: HttpRequest) -> HttpResponseRedirect:
     """Ask the worker to sync every account now; back to the picker view the button was pressed on."""
-    account_ids = inventory_refresh_service(user=request.user, request=request)
+    account_ids = services.inventory_refresh(user=request.user, request=request)
     if account_ids:
         messages.info(request, "Refreshing the inventory from the Voxel API; the sync line shows when it is done.")
     else:
