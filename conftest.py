@@ -114,6 +114,16 @@ def sim(voxsim_server: Any) -> Iterator[Any]:
     voxsim_server.clear_faults()
 
 
+@pytest.fixture(scope="session")
+def hostile_sim() -> Iterator[Any]:
+    """A voxsim started with --hostile: one device per customer has HTML and script in its label and description."""
+    from voxsim.server import start
+
+    server = start(port=0, devices=12, seed=3, reimage_seconds=60, hostile=True)
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def account(db: None, sim: Any) -> Any:
     """An account acting for voxsim's first customer through the staff key."""

@@ -1,12 +1,15 @@
-"""Receivers: audit logins and role changes, and keep is_staff in step with the admin role."""
+"""Receivers: audit logins, lockouts and role changes; keep is_staff in step with the admin role."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
+from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import m2m_changed
+from django.db.models.signals import m2m_changed, pre_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -35,6 +38,8 @@ def on_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
     """Audit a failed login with the name tried (Django has already masked the password)."""
+    if _refused_by_lockout(request):
+        return  # the password was not even checked; on_locked_out records the attempt, saying why
     name = str(credentials.get("username", ""))[:150]
     audit_record(
         actor=None,
@@ -43,6 +48,45 @@ def on_login_failed(
         target=f"user {name}",
         request=request,
     )
+
+
+def _refused_by_lockout(request: HttpRequest | None) -> bool:
+    """Whether axes refused this login for an existing lockout (as opposed to counting a wrong password).
+
+    axes' backend marks a refused request as locked out before Django sends user_login_failed; a failure axes
+    counted carries its count instead. Either order of the two receivers gives the same answer.
+    """
+    return (
+        bool(getattr(request, "axes_locked_out", False)) and getattr(request, "axes_failures_since_start", None) is None
+    )
+
+
+@receiver(user_locked_out)
+def on_locked_out(sender: Any, request: HttpRequest, username: str | None = None, **kwargs: Any) -> None:
+    """Audit a lockout as it starts, and each attempt refused while it lasts (as failed logins, saying so)."""
+    name = (username or "")[:150]
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    if _refused_by_lockout(request):
+        message = "refused: locked out after repeated failures; the password was not checked"
+    else:
+        failures = getattr(request, "axes_failures_since_start", None) or settings.AXES_FAILURE_LIMIT
+        message = f"locked out after {failures} failures, for {minutes} min from this address"
+    audit_record(
+        actor=None,
+        actor_name=name or "(blank)",
+        action=AuditEntry.Action.LOGIN_FAILED,
+        target=f"user {name}",
+        message=message,
+        request=request,
+    )
+
+
+@receiver(pre_save, sender=User)
+def on_password_set(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A new password (an admin's reset, or the user's own change) lifts a login lockout on that name."""
+    # set_password() leaves the new raw password in _password until save() hands it to the validators' hooks.
+    if instance.pk is not None and getattr(instance, "_password", None) is not None:
+        axes_reset(username=instance.get_username())
 
 
 @receiver(m2m_changed, sender=User.groups.through)

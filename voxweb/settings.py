@@ -83,20 +83,27 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    # Before reimaging: axes connects its login-failure receiver first, so ours sees what axes decided.
+    "axes",
+    "csp",
     "reimaging",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "reimaging.middleware.reject_nul_middleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a login refused for lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "voxweb.urls"
@@ -125,6 +132,8 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'voxweb.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # With persistent connections, one the server dropped (a PostgreSQL restart) is replaced, not reused.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -155,6 +164,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes checks every login (the login page and the admin's) before the password is: after
+# AXES_FAILURE_LIMIT failures for one username from one address, that pair is refused for AXES_COOLOFF_TIME,
+# counted from the last failure. A refused attempt does not extend it, so the time the lockout page gives holds.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The address the audit log records (REMOTE_ADDR; a proxy in front must set it), never a client-sent header.
+AXES_CLIENT_IP_CALLABLE = "reimaging.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "reimaging.middleware.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False
+# Whom the lockout page tells a locked-out user to ask.
+LOGIN_LOCKOUT_CONTACT = env_str("LOGIN_LOCKOUT_CONTACT", "a voxweb admin")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "device_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -194,6 +223,23 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy: nothing inline, nothing from elsewhere. The templates carry no inline script or style
+# (htmx's own indicator <style> is switched off in base.html); the Django admin needs nothing more either.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 
 # Celery: JSON only (tasks carry ids), one message per worker process at a time, bounded runtimes.
 CELERY_BROKER_URL = REDIS_URL

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reimaging', '0002_roles'),
+        ("reimaging", "0002_roles"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reimagejob',
-            name='api_last_update',
-            field=models.BigIntegerField(blank=True, help_text='last_update (epoch) when accepted.', null=True),
+            model_name="reimagejob",
+            name="api_last_update",
+            field=models.BigIntegerField(blank=True, help_text="last_update (epoch) when accepted.", null=True),
         ),
         migrations.AddField(
-            model_name='reimagejob',
-            name='next_attempt_at',
-            field=models.DateTimeField(blank=True, help_text='When a delayed submit is due.', null=True),
+            model_name="reimagejob",
+            name="next_attempt_at",
+            field=models.DateTimeField(blank=True, help_text="When a delayed submit is due.", null=True),
         ),
     ]

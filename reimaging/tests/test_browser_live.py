@@ -69,7 +69,9 @@ def voxserver(account: Any) -> Device:
     return Device.objects.filter(account=account, kind=Device.Kind.VOXSERVER).order_by("api_id").first()
 
 
-def test_browser_reimage_status_goes_live_to_succeeded(web, page, synced, sim, make_user, celery_worker_process) -> None:
+def test_browser_reimage_status_goes_live_to_succeeded(
+    web, page, synced, sim, make_user, celery_worker_process
+) -> None:
     sim.configure(reimage_seconds=5)
     celery_worker_process(beat=True, **FAST)
     make_user("operator", "olive")

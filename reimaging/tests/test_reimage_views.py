@@ -416,6 +416,11 @@ form_data = st.dictionaries(st.sampled_from(FIELDS), values, max_size=len(FIELDS
 HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def refused_nul(response: Any) -> bool:
+    """A NUL character anywhere in the input is refused before any view, with 400 and a reason (middleware)."""
+    return response.status_code == 400 and "NUL character" in response.content.decode()
+
+
 @pytest.fixture
 def fuzz(client_as, world) -> SimpleNamespace:
     client = client_as("operator")
@@ -429,7 +434,7 @@ def test_reimage_form_never_answers_500(fuzz, data: dict[str, str], upload: byte
     if upload is not None:
         payload["postinstall_upload"] = SimpleUploadedFile("x.sh", upload)
     response = fuzz.client.post(url("reimage_create", fuzz.world), payload)
-    assert response.status_code == 200
+    assert response.status_code == 200 or refused_nul(response)
 
 
 @HYPOTHESIS
@@ -438,7 +443,7 @@ def test_reimage_partials_never_answer_500(fuzz, field: str, data: dict[str, str
     response = fuzz.client.post(url("reimage_validate", fuzz.world), data, query_params={"field": field}, headers=HX)
     assert response.status_code in (200, 400)
     response = fuzz.client.get(url("reimage_create", fuzz.world), {"image_id": image}, headers=HX)
-    assert response.status_code == 200
+    assert response.status_code == 200 or refused_nul(response)
 
 
 @HYPOTHESIS
@@ -483,7 +488,8 @@ def test_browser_reimage_from_the_keyboard(asgi_server, page, make_user) -> None
     page.locator("#id_hostname_error").wait_for(state="detached")
 
     page.get_by_label("OS image").select_option(str(world.image.api_id))
-    page.wait_for_function("!document.querySelector('#id_image_version_id optgroup')")
+    # A function, not an expression: polling an expression needs eval, which the Content-Security-Policy forbids.
+    page.wait_for_function("() => !document.querySelector('#id_image_version_id optgroup')")
     options = page.locator("#id_image_version_id option").all_inner_texts()
     assert options == ["The image's default (2024-06-01)", "2024-06-01 (default)", "2024-01-01"]
 

@@ -47,6 +47,10 @@ class AuditFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for name in ("date_from", "date_to"):  # beyond these, a day's start in the site's time zone may not exist
+            day = data.get(name)
+            if day and not datetime.date(1900, 1, 1) <= day <= datetime.date(9998, 12, 31):
+                self.add_error(name, "Give a date between 1900 and 9998.")
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
