@@ -14,7 +14,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from reimaging import roles
-from reimaging.audit import audit_record
+from reimaging.audit import audit_record, current_request
 from reimaging.models import AuditEntry
 
 User = get_user_model()
@@ -99,8 +99,9 @@ def on_groups_changed(sender: Any, instance: Any, action: str, **kwargs: Any) ->
     if instance.is_staff != is_staff:
         User.objects.filter(pk=instance.pk).update(is_staff=is_staff)
         instance.is_staff = is_staff
+    request = current_request()  # the admin who made the change, when it came through a page
     audit_record(
-        actor=None,
+        actor=getattr(request, "user", None),
         action=AuditEntry.Action.ROLE_CHANGED,
         target=f"user {instance.get_username()}",
         message=f"role is now {role or 'none'}",

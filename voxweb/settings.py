@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "reimaging.audit.current_request_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -265,6 +266,7 @@ REIMAGE_STUCK_AFTER_SECONDS = env_int("REIMAGE_STUCK_AFTER_SECONDS", 300)
 REIMAGE_POSTINSTALL_MAX_BYTES = env_int("REIMAGE_POSTINSTALL_MAX_BYTES", 64 * 1024)
 INVENTORY_SYNC_INTERVAL = env_int("INVENTORY_SYNC_INTERVAL", 300)
 HEALTH_HEARTBEAT_MAX_AGE = env_int("HEALTH_HEARTBEAT_MAX_AGE", 90)
+REIMAGE_HISTORY_RETENTION_DAYS = env_int("REIMAGE_HISTORY_RETENTION_DAYS", 365)
 
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "reimaging.tasks.heartbeat_write", "schedule": timedelta(seconds=20)},

@@ -103,3 +103,27 @@ def test_roles_user_with_history_is_protected_not_deleted(client_as, make_user) 
     bob.is_active = False
     bob.save()
     assert AuditEntry.objects.filter(actor=bob).exists()
+
+
+def test_roles_change_in_the_admin_names_the_admin(client_as, make_user) -> None:
+    from django.contrib.auth.models import Group
+
+    target = make_user("viewer", "tina")
+    admin = client_as("admin")
+    operator_group = Group.objects.get(name="operator")
+    response = admin.post(
+        reverse("admin:auth_user_change", args=[target.pk]),
+        {
+            "username": "tina",
+            "groups": [operator_group.pk],
+            "is_active": "on",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = AuditEntry.objects.filter(action=AuditEntry.Action.ROLE_CHANGED, target="user tina").latest("at")
+    assert entry.actor_name == "admin-user" and entry.ip_address == "127.0.0.1"
+    assert "operator" in entry.message
