@@ -78,7 +78,7 @@ class JobFilterForm(forms.Form):
         data = self.cleaned_data if self.is_bound and hasattr(self, "cleaned_data") else {}
         if q := (data.get("q") or "").strip():
             match = Q(params__hostname__icontains=q) | Q(reason__icontains=q) | Q(device__label__icontains=q)
-            if q.isdigit():
+            if q.isascii() and q.isdigit() and len(q) <= 18:
                 match |= Q(device__api_id=int(q)) | Q(pk=int(q))
             jobs = jobs.filter(match)
         if data.get("state"):

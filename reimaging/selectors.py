@@ -155,7 +155,7 @@ def _picker_values(devices: QuerySet[Device]) -> QuerySet[Device, dict[str, Any]
 def _int_or_none(raw: str | None) -> int | None:
     """A positive whole number small enough for any database column, or None."""
     raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
 @dataclass(frozen=True)

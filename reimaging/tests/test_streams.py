@@ -163,3 +163,8 @@ def test_hub_renders_a_change_once_for_every_subscriber(transactional_db) -> Non
     renders, messages = result[0]
     assert renders == 2  # the status and the timeline, once each for all 50
     assert len(set(messages)) == 1 and messages[0].startswith(f"event: job-status-{job.pk}\n")
+
+
+def test_stream_ids_are_ascii_digits_only() -> None:
+    # '²' is a digit to str.isdigit() but not to int(): such ids are ignored, never a 500.
+    assert streams._ids("1,²,03,abc,99999999999999999999") == frozenset({1, 3})
