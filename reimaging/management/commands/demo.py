@@ -16,7 +16,7 @@ from voxweb.processes import Child, free_port, port_is_open, python_command, red
 
 
 def _raise_interrupt(*_: Any) -> None:
-    """SIGTERM stops the demo the same way Ctrl-C does."""
+    """SIGTERM and SIGHUP stop the demo the same way Ctrl-C does."""
     raise KeyboardInterrupt
 
 
@@ -81,7 +81,10 @@ class Command(BaseCommand):
                 child.stop()
             self.stdout.write("Stopped every process.")
 
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored, and then Python
+        # would never raise KeyboardInterrupt; closing the terminal (SIGHUP) stops everything too.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _raise_interrupt)
         try:
             for child in children:
                 started.append(child.start())
