@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -96,26 +95,6 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class _BoundChild(Child):
-    """A Child that also stops when this process dies (even by SIGKILL, as the bench runner's timeout sends)."""
-
-    def start(self) -> Child:
-        out = open(self.log, "ab") if self.log else None  # noqa: SIM115  (closed below: the child has its copy)
-        self.proc = subprocess.Popen(
-            list(self.args),
-            env=self.env,
-            cwd=self.cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # `timeout` then passes the SIGTERM on to the command it runs
-        )
-        if out:
-            out.close()
-        return self
-
-
 class Stack:
     """Redis, voxweb under uvicorn, and optionally voxsim and a Celery worker with beat, all throwaway."""
 
@@ -153,7 +132,9 @@ class Stack:
 
     def _child(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
         bounded = ["timeout", "-k", "5", str(LIFETIME), *args]
-        child = _BoundChild(name, bounded, env=env, cwd=ROOT, log=self.tmp / f"{name}.log").start()
+        child = Child(
+            name, bounded, env=env, cwd=ROOT, log=self.tmp / f"{name}.log", preexec_fn=_die_with_parent
+        ).start()
         self.children.append(child)
         return child
 

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,11 +79,13 @@ class Child:
     env: dict[str, str] | None = None
     cwd: Path | None = None
     log: Path | None = None
+    # Run in the child before exec, e.g. to have the kernel signal it when its parent dies.
+    preexec_fn: Callable[[], None] | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> Child:
         """Start it; output goes to its log file (or is inherited)."""
-        out = open(self.log, "ab") if self.log else None  # noqa: SIM115  (closed by the child's exit)
+        out = open(self.log, "ab") if self.log else None  # noqa: SIM115  (closed just below)
         self.proc = subprocess.Popen(
             list(self.args),
             env=self.env,
@@ -92,7 +94,10 @@ class Child:
             stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
+        if out:
+            out.close()  # the child has its own copy
         return self
 
     @property
