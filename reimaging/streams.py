@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import re
@@ -136,13 +137,16 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self.task: asyncio.Task[None] | None = None
         self.connected = False
+        self.failed = False  # True once a subscription attempt failed and none has succeeded since
         self.renders = 0  # how many partials were rendered for pushes (tests and benchmarks read it)
 
     def add(self, sub: Subscriber) -> None:
         """Register a stream, starting the Redis listener on first use."""
         self.subscribers.add(sub)
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._listen())
+            # A fresh context: created from within one stream's request, the task would otherwise inherit that
+            # request's thread-sensitive context and render in a thread that dies with the request.
+            self.task = asyncio.get_running_loop().create_task(self._listen(), context=contextvars.Context())
 
     def remove(self, sub: Subscriber) -> None:
         """Forget a stream that closed."""
@@ -173,9 +177,9 @@ class Hub:
                     await client.aclose()
 
     def _set_connected(self, connected: bool) -> None:
-        if connected == self.connected:
+        if connected == self.connected and (connected or self.failed):
             return
-        self.connected = connected
+        self.connected, self.failed = connected, not connected
         message = sse_event("live", LIVE_OK if connected else LIVE_DEGRADED)
         for sub in list(self.subscribers):
             sub.send(message)
@@ -453,7 +457,9 @@ async def event_stream(request: HttpRequest) -> HttpResponseBase:
             messages, final = await sync_to_async(_initial_then_release)(sub)
             for message in messages:
                 yield message
-            yield sse_event("live", LIVE_OK if the_hub.connected else LIVE_DEGRADED)
+            # "live" only once the hub is subscribed; while it connects, its broadcast will say so when it is.
+            if the_hub.connected or the_hub.failed:
+                yield sse_event("live", LIVE_OK if the_hub.connected else LIVE_DEGRADED)
             if final:
                 yield sse_event("close", "final")
                 return

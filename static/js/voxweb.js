@@ -69,9 +69,10 @@
     if (label && text) { label.textContent = text; }
   }
 
+  // Connected is not yet live: the server says "live" once it is subscribed to job changes.
   document.addEventListener("htmx:sseOpen", function () {
     if (offlineTimer) { clearTimeout(offlineTimer); offlineTimer = null; }
-    setLive("live", "live");
+    setLive("connecting", "connecting…");
   });
   document.addEventListener("htmx:sseError", function () {
     setLive("reconnecting", "reconnecting…");
