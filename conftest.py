@@ -259,6 +259,14 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def browser_log_in(page: Any, base: str, username: str, password: str | None = None) -> None:
+    """Log in through the real login form (password 'pw-<username>' as make_user sets it)."""
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password or f"pw-{username}")
+    page.get_by_role("button", name="Log in").click()
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh browser context and page for one test."""

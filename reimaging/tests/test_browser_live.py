@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BASE_DIR, worker_env
+from conftest import BASE_DIR, browser_log_in, worker_env
 from reimaging import services
 from reimaging.models import Device, ReimageJob
 from voxweb.processes import Child, free_port, python_command, wait_for_port
@@ -58,10 +58,7 @@ def synced(account: Any) -> Any:
 
 
 def log_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f"pw-{username}")
-    page.get_by_role("button", name="Log in").click()
+    browser_log_in(page, base, username)
     page.wait_for_url(f"{base}/devices/")
 
 

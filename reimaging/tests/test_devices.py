@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import browser_log_in
 from reimaging import selectors, services
 from reimaging.models import AuditEntry, Device, DeviceLock, ReimageJob
 from reimaging.services import inventory_sync
@@ -511,10 +512,7 @@ def test_browser_picker_search_as_you_type_keeps_the_box_and_the_url(asgi_server
     for n in range(30):
         DeviceFactory(account=account, label=f"{'web' if n % 2 else 'db'}{n:02d}.acme.example", facility="lga7")
     DeviceFactory(account=account, label="web99.acme.example", facility="ams2")
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("vera")
-    page.get_by_label("Password").fill("pw-vera")
-    page.get_by_role("button", name="Log in").click()
+    browser_log_in(page, asgi_server, "vera")
     page.wait_for_url(f"{asgi_server}/devices/")
     assert page.get_by_test_id("result-count").inner_text().startswith("31 devices")
 
@@ -563,10 +561,7 @@ def test_browser_picker_works_without_javascript(asgi_server, browser, make_user
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto(f"{asgi_server}/accounts/login/")
-        page.get_by_label("Username").fill("nojs")
-        page.get_by_label("Password").fill("pw-nojs")
-        page.get_by_role("button", name="Log in").click()
+        browser_log_in(page, asgi_server, "nojs")
         page.wait_for_url(f"{asgi_server}/devices/")
         page.get_by_label("Search").fill("db01")
         page.get_by_role("button", name="Search").click()
@@ -585,10 +580,7 @@ def test_browser_picker_row_goes_live_when_its_job_changes(asgi_server, page, ma
     account = AccountFactory(last_sync_at=timezone.now())
     device = DeviceFactory(account=account, label="live01.acme.example")
     DeviceFactory(account=account, label="other01.acme.example")
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("otto")
-    page.get_by_label("Password").fill("pw-otto")
-    page.get_by_role("button", name="Log in").click()
+    browser_log_in(page, asgi_server, "otto")
     page.wait_for_url(f"{asgi_server}/devices/")
     page.locator("#live-status[data-live-status='live']").wait_for()
     row = page.locator(f"#device-row-{device.pk}")

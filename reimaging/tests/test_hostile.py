@@ -16,6 +16,7 @@ import requests
 from django.test import Client
 from django.utils.html import escape
 
+from conftest import browser_log_in
 from reimaging import services, streams
 from reimaging.models import ApiCall, Device, JobEvent, ReimageJob
 from voxsim import CUSTOMERS
@@ -190,10 +191,7 @@ def test_browser_hostile_text_is_inert(asgi_server, page, hostile_sim, make_user
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password").fill("pw-ada")
-    page.get_by_role("button", name="Log in").click()
+    browser_log_in(page, asgi_server, "ada")
     page.wait_for_url(f"{asgi_server}/devices/")
     shown = {
         "/devices/": LABELS[0],

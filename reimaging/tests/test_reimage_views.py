@@ -15,6 +15,7 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import browser_log_in
 from reimaging import forms as reimage_forms
 from reimaging import tasks
 from reimaging.crypto import decrypt_json
@@ -470,10 +471,7 @@ def test_browser_reimage_from_the_keyboard(asgi_server, page, make_user) -> None
     page.on(
         "console", lambda m: problems.append(m.text) if m.type == "error" and "Failed to load" not in m.text else None
     )
-    page.goto(f"{asgi_server}/accounts/login/")
-    page.get_by_label("Username").fill("olga")
-    page.get_by_label("Password").fill("pw-olga")
-    page.get_by_role("button", name="Log in").click()
+    browser_log_in(page, asgi_server, "olga")
     page.wait_for_url(f"{asgi_server}/devices/")
     page.goto(f"{asgi_server}{url('reimage_create', world)}")
 
@@ -519,10 +517,7 @@ def test_browser_reimage_without_javascript(asgi_server, browser, make_user) -> 
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto(f"{asgi_server}/accounts/login/")
-        page.get_by_label("Username").fill("nojs")
-        page.get_by_label("Password").fill("pw-nojs")
-        page.get_by_role("button", name="Log in").click()
+        browser_log_in(page, asgi_server, "nojs")
         page.goto(f"{asgi_server}{url('reimage_create', world)}")
         page.get_by_label("OS image").select_option(str(world.image.api_id))
         page.get_by_label("Image version").select_option(str(world.other_version.api_id))  # every image's, grouped
